@@ -30,5 +30,10 @@ let package = Package(
             name: "OnAirCoreTests",
             dependencies: ["OnAirCore"]
         ),
+        // Runs the real `onair` binary: exit statuses, output, end-to-end behaviour.
+        .testTarget(
+            name: "OnAirCLITests",
+            dependencies: ["onair"]
+        ),
     ]
 )

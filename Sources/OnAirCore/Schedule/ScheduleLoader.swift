@@ -74,7 +74,9 @@ public struct ScheduleLoader: Sendable {
         }
         let root: Node?
         do {
-            root = try Yams.compose(yaml: text)
+            // Every scalar is read as text and interpreted by the builder (no YAML 1.1 "yes"/"10:00"
+            // guessing), so the basic resolver is both safer and faster.
+            root = try Yams.compose(yaml: text, .basic)
         } catch {
             throw ScheduleError(diagnostics: [Self.diagnostic(for: error, file: file)])
         }
@@ -601,7 +603,8 @@ private struct ScheduleBuilder {
         for node in nodes {
             if let item = buildItem(node, isDaily: isDaily) { items.append(item) }
         }
-        return items
+        // A list with a broken item is not used further, so that one typo yields one message.
+        return items.count == nodes.count ? items : nil
     }
 
     mutating func buildItem(_ node: Node, isDaily: Bool) -> RawItem? {
@@ -709,16 +712,17 @@ private struct ScheduleBuilder {
             days.append(BuiltDay(day: Day(date: date, title: title), datePosition: position(f["date"]!.value), items: items))
         }
         guard ok else { return nil }
-        checkWeek(days)
-        return days
+        return checkWeek(days)
     }
 
     /// A schedule file is one week: its days are distinct, in order, and within seven days
     /// of the first, so a mistyped month or year cannot schedule a stream months away.
-    mutating func checkWeek(_ days: [BuiltDay]) {
-        guard let first = days.first?.day.date else { return }
+    /// Returns the days that pass, so a misplaced day does not cause follow-on errors.
+    mutating func checkWeek(_ days: [BuiltDay]) -> [BuiltDay] {
+        guard let first = days.first?.day.date else { return days }
         let last = first.adding(days: 6)
         var previous: LocalDate?
+        var accepted: [BuiltDay] = []
         for day in days {
             let date = day.day.date
             if let previous, date == previous {
@@ -727,9 +731,12 @@ private struct ScheduleBuilder {
                 error(day.datePosition, "date \(date) comes before the previous day \(previous); list days in order")
             } else if date > last {
                 error(day.datePosition, "date \(date) is outside the week \(first) to \(last) that the first day opens; a schedule file covers at most 7 days")
+            } else {
+                accepted.append(day)
+                previous = date
             }
-            previous = date
         }
+        return accepted
     }
 
     /// Resolves an item's times on its day and checks its target names.
@@ -772,9 +779,11 @@ private struct ScheduleBuilder {
 
     mutating func resolve(_ time: LocalTimeOfDay, text: String?, field: String, of raw: RawItem, on date: LocalDate,
                           zone: TimeZone, at pos: SourcePosition) -> Date? {
-        let clock = String(format: "%02d:%02d", time.secondsOfDay / 3600, (time.secondsOfDay % 3600) / 60)
-            + (time.secondsOfDay % 60 == 0 ? "" : String(format: ":%02d", time.secondsOfDay % 60))
-        switch WallClock.instant(date: date, time: time, zone: zone) {
+        let result = WallClock.instant(date: date, time: time, zone: zone)
+        if case .success(let instant) = result { return instant }
+        let full = WallClock.clockText(time.secondsOfDay)
+        let clock = time.secondsOfDay % 60 == 0 ? String(full.prefix(5)) : full
+        switch result {
         case .success(let instant):
             return instant
         case .failure(.gap):

@@ -60,7 +60,7 @@ public struct LocalDate: Sendable, Hashable, Comparable, Codable, CustomStringCo
     public static func < (a: LocalDate, b: LocalDate) -> Bool { a.dayNumber < b.dayNumber }
 
     public var description: String {
-        String(format: "%04d-%02d-%02d", year, month, day)
+        pad(year, 4) + "-" + pad(month, 2) + "-" + pad(day, 2)
     }
 }
 
@@ -143,9 +143,13 @@ public enum WallClock {
 
     /// `+01:00` style text of an offset in seconds.
     public static func offsetText(_ seconds: Int) -> String {
-        let sign = seconds < 0 ? "-" : "+"
         let a = abs(seconds)
-        return String(format: "%@%02d:%02d", sign, a / 3600, (a % 3600) / 60)
+        return (seconds < 0 ? "-" : "+") + pad(a / 3600, 2) + ":" + pad((a % 3600) / 60, 2)
+    }
+
+    /// `20:30:05`.
+    public static func clockText(_ secondsOfDay: Int) -> String {
+        pad(secondsOfDay / 3600, 2) + ":" + pad((secondsOfDay % 3600) / 60, 2) + ":" + pad(secondsOfDay % 60, 2)
     }
 
     /// Local date and seconds-of-day of an instant in a zone.
@@ -159,15 +163,21 @@ public enum WallClock {
     /// `2021-11-08 20:30:00` local rendering of an instant.
     public static func localText(_ instant: Date, in zone: TimeZone, withOffset: Bool = false) -> String {
         let l = local(instant, in: zone)
-        let s = l.secondsOfDay
-        let base = String(format: "%@ %02d:%02d:%02d", l.date.description, s / 3600, (s % 3600) / 60, s % 60)
+        let base = l.date.description + " " + clockText(l.secondsOfDay)
         return withOffset ? base + WallClock.offsetText(l.offset) : base
     }
 
     /// `2021-11-08T19:30:00Z`.
     public static func utcText(_ instant: Date) -> String {
-        let l = local(instant, in: TimeZone(secondsFromGMT: 0)!)
-        let s = l.secondsOfDay
-        return String(format: "%@T%02d:%02d:%02dZ", l.date.description, s / 3600, (s % 3600) / 60, s % 60)
+        let wall = Int(instant.timeIntervalSince1970.rounded(.down))
+        let day = Int((Double(wall) / 86_400).rounded(.down))
+        return LocalDate(dayNumber: day).description + "T" + clockText(wall - day * 86_400) + "Z"
     }
+}
+
+/// Zero-padded decimal text; String(format:) goes through CoreFoundation and is slow in bulk.
+@inline(__always)
+func pad(_ value: Int, _ width: Int) -> String {
+    let digits = String(value)
+    return digits.count >= width ? digits : String(repeating: "0", count: width - digits.count) + digits
 }
