@@ -550,6 +550,12 @@ private struct ScheduleBuilder {
 
     /// Reports placeholders that are not known or not closed.
     mutating func checkPlaceholders(_ text: String, at pos: SourcePosition) {
+        do {
+            _ = try MustacheEscaping.compile(text, as: .text)
+        } catch {
+            self.error(pos, "template '\(text.prefix(60))' is not valid: \(error)")
+            return
+        }
         var rest = Substring(text)
         while let open = rest.range(of: "{{") {
             guard let close = rest.range(of: "}}", range: open.upperBound..<rest.endIndex) else {

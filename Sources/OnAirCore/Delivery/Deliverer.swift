@@ -1,0 +1,153 @@
+import Foundation
+
+/// The record of one attempt, which the daemon journals and `onair history` shows.
+/// It never holds a secret: error texts and response lines are scrubbed.
+public struct AttemptRecord: Sendable, Hashable, Codable {
+    public var job: String
+    public var target: String
+    public var webhookID: String
+    public var send: Int
+    public var attempt: Int
+    public var startedAt: Date
+    public var status: Int?
+    public var error: String?
+    /// Seconds, as libcurl measured the transfer.
+    public var totalTime: Double
+    /// `delivered`, `retry` or `failed`.
+    public var outcome: String
+    /// Why it was retried or failed, with the first line of an unexpected body.
+    public var detail: String?
+}
+
+/// The end of one send of a job.
+public enum DeliveryResult: Sendable, Hashable {
+    case delivered(attempts: Int)
+    case failed(reason: String, attempts: Int)
+    /// Stopped by shutdown before it could finish; the journal keeps it in flight and it is sent
+    /// again (same webhook-id) after restart.
+    case cancelled(attempts: Int)
+}
+
+/// Gets one send of a job through: attempts, classification, backoff, deadline.
+public struct Deliverer: Sendable {
+    public var transport: HTTPTransport
+    public var builder: RequestBuilder
+    public var policy: RetryPolicy
+    public var time: TimeSource
+
+    public init(transport: HTTPTransport, builder: RequestBuilder = RequestBuilder(), policy: RetryPolicy = RetryPolicy(),
+                time: TimeSource = SystemTime()) {
+        self.transport = transport
+        self.builder = builder
+        self.policy = policy
+        self.time = time
+    }
+
+    /// Attempts the send until it is delivered, fails for good, or reaches `deadline`.
+    /// `firstAttempt` continues a count after a restart; `record` is called after every attempt
+    /// (the daemon journals it before going on).
+    public func deliver(_ context: DeliveryContext, target: Target, deadline: Date, firstAttempt: Int = 1,
+                        record: @Sendable (AttemptRecord) async -> Void) async -> DeliveryResult {
+        var attempt = firstAttempt
+        var failures = 0
+        let expect: ResponseExpectation? = {
+            if case .templated(let requests) = target.kind { return requests[context.job.action]?.expect }
+            return nil
+        }()
+        while true {
+            if Task.isCancelled { return .cancelled(attempts: attempt - firstAttempt) }
+            let started = time.now()
+            var entry = AttemptRecord(job: context.job.id.description, target: target.name, webhookID: context.webhookID,
+                                      send: context.send, attempt: attempt, startedAt: started, status: nil, error: nil,
+                                      totalTime: 0, outcome: "", detail: nil)
+            let outcome: AttemptOutcome
+            do {
+                let (request, redactor) = try builder.request(context, target: target, sendingAt: started)
+                let result = await transport.perform(request)
+                entry.totalTime = result.totalTime
+                switch result.kind {
+                case .response(let response): entry.status = response.status
+                case .failure(_, let message): entry.error = redactor.scrub(message)
+                }
+                switch OutcomeClassifier.classify(result, expect: expect, now: time.now()) {
+                case .retryable(let reason, let after): outcome = .retryable(reason: redactor.scrub(reason), retryAfter: after)
+                case .permanent(let reason): outcome = .permanent(reason: redactor.scrub(reason))
+                case .delivered: outcome = .delivered
+                }
+            } catch {
+                // A secret that vanished since validation: an operator can fix it, so keep trying.
+                outcome = .retryable(reason: "\(error)", retryAfter: nil)
+                entry.error = "\(error)"
+            }
+            entry.outcome = outcome.label
+            switch outcome {
+            case .delivered:
+                await record(entry)
+                return .delivered(attempts: attempt - firstAttempt + 1)
+            case .permanent(let reason):
+                entry.detail = reason
+                await record(entry)
+                return .failed(reason: reason, attempts: attempt - firstAttempt + 1)
+            case .retryable(let reason, let retryAfter):
+                failures += 1
+                let wait = policy.delay(afterFailures: failures, retryAfter: retryAfter)
+                let next = time.now().addingTimeInterval(wait)
+                if next >= deadline {
+                    entry.outcome = "failed"
+                    entry.detail = "\(reason); gave up: deadline \(WallClock.utcText(deadline)) reached"
+                    await record(entry)
+                    return .failed(reason: entry.detail!, attempts: attempt - firstAttempt + 1)
+                }
+                entry.detail = reason
+                await record(entry)
+                do {
+                    try await time.sleep(until: next)
+                } catch {
+                    return .cancelled(attempts: attempt - firstAttempt + 1)
+                }
+                attempt += 1
+            }
+        }
+    }
+}
+
+/// Keeps the calls for one item and target in order (prepare → start → stop) while letting
+/// every other item and target proceed independently: one slow or dead platform never
+/// delays another.
+public actor DeliveryLanes {
+    public struct Key: Hashable, Sendable {
+        public var item: String
+        public var target: String
+        public init(item: String, target: String) {
+            self.item = item
+            self.target = target
+        }
+    }
+
+    private var tails: [Key: (id: Int, task: Task<Void, Never>)] = [:]
+    private var counter = 0
+
+    public init() {}
+
+    /// Runs `operation` after everything queued earlier on the same lane has finished.
+    @discardableResult
+    public func enqueue(_ key: Key, _ operation: @escaping @Sendable () async -> Void) -> Task<Void, Never> {
+        let previous = tails[key]?.task
+        counter += 1
+        let id = counter
+        let task = Task {
+            await previous?.value
+            await operation()
+            self.finished(key, id: id)
+        }
+        tails[key] = (id, task)
+        return task
+    }
+
+    private func finished(_ key: Key, id: Int) {
+        if tails[key]?.id == id { tails[key] = nil }
+    }
+
+    /// Number of lanes with work queued or running.
+    public var busyLanes: Int { tails.count }
+}
