@@ -9,7 +9,7 @@ struct Onair: AsyncParsableCommand {
         commandName: "onair",
         abstract: "Runs the online side of a multi-day hybrid event: timed, signed, journaled webhook calls.",
         version: OnAirVersion.current,
-        subcommands: [ValidateCommand.self, PlanCommand.self, IcsCommand.self]
+        subcommands: [DaemonCommand.self, DemoCommand.self, ValidateCommand.self, PlanCommand.self, IcsCommand.self]
     )
 }
 

@@ -1,27 +1,192 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+import COnAirSystem
+#endif
 
 /// Wall-clock time as the scheduler and the delivery engine see it. Injected so that tests can
 /// run a week in milliseconds with a manual clock, and so the daemon follows the system clock
 /// (schedules are wall-clock instants, not durations since boot).
 public protocol TimeSource: Sendable {
     func now() -> Date
-    /// Sleeps until the wall clock reads `instant` (or returns at once when it already does).
+    /// Sleeps until the wall clock reads `instant`. May return early when the clock is set
+    /// (the caller re-reads `now()`); throws when the task is cancelled.
     func sleep(until instant: Date) async throws
 }
 
-/// The system's real-time clock.
+/// The system's real-time clock. On Linux a sleep is a CLOCK_REALTIME timerfd with an absolute
+/// expiry and TFD_TIMER_CANCEL_ON_SET: it fires at the wall-clock instant itself, and wakes at
+/// once when the clock is stepped (NTP, an operator), so no job fires early, late or twice.
 public struct SystemTime: TimeSource {
     public init() {}
 
     public func now() -> Date { Date() }
 
     public func sleep(until instant: Date) async throws {
-        // Sleep in slices so that a step of the system clock is noticed within a second; the
-        // daemon's scheduler additionally listens for clock changes.
-        while true {
-            let remaining = instant.timeIntervalSinceNow
-            if remaining <= 0 { return }
-            try await Task.sleep(nanoseconds: UInt64(min(remaining, 1.0) * 1_000_000_000))
+        try Task.checkCancellation()
+        if instant.timeIntervalSinceNow <= 0 { return }
+        #if os(Linux)
+        let alarm = try RealtimeAlarm(at: instant)
+        try await alarm.wait()
+        #else
+        try await Task.sleep(nanoseconds: UInt64(max(0, instant.timeIntervalSinceNow) * 1_000_000_000))
+        #endif
+    }
+}
+
+#if os(Linux)
+/// One absolute CLOCK_REALTIME timer, awaited through a dispatch read source.
+final class RealtimeAlarm: @unchecked Sendable {
+    private let fd: Int32
+    private let lock = NSLock()
+    private var source: DispatchSourceRead?
+    private var continuation: CheckedContinuation<Void, Never>?
+    private var done = false
+    private static let queue = DispatchQueue(label: "onair.alarm")
+
+    struct AlarmError: Error, CustomStringConvertible { var description: String }
+
+    init(at instant: Date) throws {
+        let t = instant.timeIntervalSince1970
+        fd = onair_realtime_alarm(Int(t.rounded(.down)), Int((t - t.rounded(.down)) * 1_000_000_000))
+        guard fd >= 0 else { throw AlarmError(description: "timerfd: \(String(cString: strerror(errno)))") }
+    }
+
+    func wait() async throws {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: Self.queue)
+                let cancelledAlready = lock.withLock { () -> Bool in
+                    self.continuation = continuation
+                    self.source = source
+                    return done
+                }
+                source.setEventHandler { [weak self] in self?.finish() }
+                source.setCancelHandler { [fd] in close(fd) }
+                source.resume()
+                if cancelledAlready { finish() }
+            }
+        } onCancel: {
+            finish()
+        }
+        try Task.checkCancellation()
+    }
+
+    /// Fired, clock set, or cancelled: resume once and release the descriptor.
+    private func finish() {
+        let (continuation, source) = lock.withLock { () -> (CheckedContinuation<Void, Never>?, DispatchSourceRead?) in
+            done = true
+            defer { self.continuation = nil; self.source = nil }
+            return (self.continuation, self.source)
+        }
+        source?.cancel()
+        continuation?.resume()
+    }
+
+    deinit {
+        lock.withLock {
+            if source == nil && !done { close(fd) }
+        }
+    }
+}
+#endif
+
+/// A clock that only moves when a test moves it. `advance(to:)` wakes sleepers whose instant has
+/// come; `set(to:)` models a step of the system clock and wakes every sleeper, as the real
+/// clock's TFD_TIMER_CANCEL_ON_SET does.
+public final class ManualTime: TimeSource, @unchecked Sendable {
+    private let lock = NSLock()
+    private var current: Date
+    private var sleepers: [UUID: (instant: Date, continuation: CheckedContinuation<Void, Never>)] = [:]
+
+    public init(_ start: Date) {
+        current = start
+    }
+
+    public func now() -> Date { lock.withLock { current } }
+
+    public var sleeperCount: Int { lock.withLock { sleepers.count } }
+
+    public func sleep(until instant: Date) async throws {
+        let id = UUID()
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = lock.withLock { () -> Bool in
+                    if current >= instant || Task.isCancelled { return true }
+                    sleepers[id] = (instant, continuation)
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            lock.withLock { sleepers.removeValue(forKey: id) }?.continuation.resume()
+        }
+        try Task.checkCancellation()
+    }
+
+    /// Moves the clock forward to `instant`, waking whoever sleeps until then.
+    public func advance(to instant: Date) {
+        let woken = lock.withLock { () -> [CheckedContinuation<Void, Never>] in
+            current = max(current, instant)
+            let due = sleepers.filter { $0.value.instant <= current }
+            for key in due.keys { sleepers.removeValue(forKey: key) }
+            return due.map(\.value.continuation)
+        }
+        woken.forEach { $0.resume() }
+    }
+
+    public func advance(by seconds: TimeInterval) { advance(to: now().addingTimeInterval(seconds)) }
+
+    /// Steps the clock to any time, backwards too, waking every sleeper to re-read it.
+    public func set(to instant: Date) {
+        let woken = lock.withLock { () -> [CheckedContinuation<Void, Never>] in
+            current = instant
+            defer { sleepers.removeAll() }
+            return sleepers.values.map(\.continuation)
+        }
+        woken.forEach { $0.resume() }
+    }
+}
+
+/// A wake-up call that can be given before anyone waits for it (it is then kept until taken).
+public final class WakeSignal: @unchecked Sendable {
+    private let lock = NSLock()
+    private var pending = false
+    private var waiter: CheckedContinuation<Void, Never>?
+
+    public init() {}
+
+    public func signal() {
+        let waiter = lock.withLock { () -> CheckedContinuation<Void, Never>? in
+            if let w = self.waiter {
+                self.waiter = nil
+                return w
+            }
+            pending = true
+            return nil
+        }
+        waiter?.resume()
+    }
+
+    /// Returns at the next signal (or at once if one is pending), or when the task is cancelled.
+    public func wait() async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let now = lock.withLock { () -> Bool in
+                    if pending || Task.isCancelled {
+                        pending = false
+                        return true
+                    }
+                    waiter = continuation
+                    return false
+                }
+                if now { continuation.resume() }
+            }
+        } onCancel: {
+            lock.withLock { () -> CheckedContinuation<Void, Never>? in
+                defer { waiter = nil }
+                return waiter
+            }?.resume()
         }
     }
 }

@@ -1,0 +1,10 @@
+// Linux calls that Glibc's Swift module does not expose.
+#ifndef ONAIR_SYSTEM_H
+#define ONAIR_SYSTEM_H
+
+/// A non-blocking CLOCK_REALTIME timerfd that expires at the absolute Unix time `seconds` +
+/// `nanoseconds`, and is cancelled (read() fails with ECANCELED) when the clock is set.
+/// Returns the descriptor, or -1 with errno set.
+int onair_realtime_alarm(long seconds, long nanoseconds);
+
+#endif

@@ -1,0 +1,124 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import UnixSignals
+
+/// Why the daemon could not start. `exitStatus` follows sysexits: 78 for a bad schedule, so
+/// systemd's RestartPreventExitStatus= stops it from restarting in a loop.
+public struct DaemonStartError: Error, CustomStringConvertible {
+    public var description: String
+    public var exitStatus: Int32
+}
+
+/// Runs a week: loads the schedule, recovers the journal, fires jobs, reloads on SIGHUP and
+/// shuts down gracefully on SIGTERM/SIGINT.
+public final class Daemon: Sendable {
+    public struct Options: Sendable {
+        public var configPath: String
+        public var stateDirectory: String
+        /// How long SIGTERM waits for calls in flight before journaling them as cut off.
+        public var shutdownGrace: TimeInterval
+
+        public init(configPath: String, stateDirectory: String, shutdownGrace: TimeInterval = 5) {
+            self.configPath = configPath
+            self.stateDirectory = stateDirectory
+            self.shutdownGrace = shutdownGrace
+        }
+    }
+
+    public let options: Options
+    public let scheduler: Scheduler
+    public let journal: SQLiteJournal
+    public let logger: Logger
+    public let client: CurlClient?
+    private let loader: ScheduleLoader
+    public let startedAt: Date
+
+    /// Loads and validates the schedule, opens the journal and recovers; nothing fires yet.
+    public static func start(options: Options, logger: Logger, time: TimeSource = SystemTime(),
+                             transport: HTTPTransport? = nil, policy: RetryPolicy = RetryPolicy()) async throws -> Daemon {
+        let loader = ScheduleLoader(options: .init(checkEnvironment: true))
+        let schedule: Schedule
+        do {
+            schedule = try loader.load(path: options.configPath)
+        } catch {
+            throw DaemonStartError(description: error.description, exitStatus: 78)
+        }
+        let journal: SQLiteJournal
+        do {
+            journal = try SQLiteJournal(directory: options.stateDirectory)
+        } catch {
+            throw DaemonStartError(description: "cannot open the journal in \(options.stateDirectory): \(error)", exitStatus: 73)
+        }
+        let client = transport == nil ? CurlClient() : nil
+        let deliverer = Deliverer(transport: transport ?? client!, builder: RequestBuilder(), policy: policy, time: time)
+        let scheduler = Scheduler(schedule: schedule, journal: journal, deliverer: deliverer, time: time, logger: logger)
+        do {
+            try await scheduler.recover()
+        } catch {
+            throw DaemonStartError(description: "cannot read the journal: \(error)", exitStatus: 74)
+        }
+        return Daemon(options: options, scheduler: scheduler, journal: journal, logger: logger, client: client, loader: loader,
+                      startedAt: time.now())
+    }
+
+    private init(options: Options, scheduler: Scheduler, journal: SQLiteJournal, logger: Logger, client: CurlClient?,
+                 loader: ScheduleLoader, startedAt: Date) {
+        self.options = options
+        self.scheduler = scheduler
+        self.journal = journal
+        self.logger = logger
+        self.client = client
+        self.loader = loader
+        self.startedAt = startedAt
+    }
+
+    /// Re-reads the schedule file: in force when valid, refused whole (the running one stays)
+    /// when not. Returns when the outcome is settled.
+    @discardableResult
+    public func reload() async -> Result<Schedule, ScheduleError> {
+        do {
+            let schedule = try loader.load(path: options.configPath)
+            await scheduler.reload(schedule)
+            return .success(schedule)
+        } catch {
+            await scheduler.reloadRefused(error)
+            return .failure(error)
+        }
+    }
+
+    /// Runs until SIGTERM or SIGINT, reloading on SIGHUP. `extraServices` run alongside
+    /// (the control socket).
+    public func run(extraServices: [any Service] = []) async throws {
+        let services: [any Service] = [SchedulerService(daemon: self), ReloadOnHangup(daemon: self)] + extraServices
+        let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        try await group.run()
+        client?.shutdown()
+    }
+}
+
+/// The scheduling loop as a service: runs until graceful shutdown, then drains.
+struct SchedulerService: Service {
+    let daemon: Daemon
+
+    func run() async throws {
+        let scheduler = daemon.scheduler
+        async let loop: Void = scheduler.run()
+        try? await gracefulShutdown()
+        daemon.logger.info("shutting down: no new jobs; waiting for calls in flight", metadata: ["grace": "\(daemon.options.shutdownGrace)s"])
+        await scheduler.shutdown(grace: daemon.options.shutdownGrace)
+        await loop
+    }
+}
+
+/// SIGHUP re-reads the schedule, as `onair reload` does.
+struct ReloadOnHangup: Service {
+    let daemon: Daemon
+
+    func run() async throws {
+        for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
+            daemon.logger.info("SIGHUP: reloading the schedule")
+            await daemon.reload()
+        }
+    }
+}

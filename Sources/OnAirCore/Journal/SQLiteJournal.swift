@@ -1,0 +1,146 @@
+import Foundation
+import GRDB
+
+/// The journal in an SQLite database (GRDB, WAL mode, synchronous=FULL): a committed change
+/// survives a crash and a power loss, and the CLI can read while the daemon writes.
+public final class SQLiteJournal: JournalStore {
+    public static let fileName = "journal.sqlite"
+
+    private let pool: DatabasePool
+
+    /// Opens (and creates or migrates) the journal in `directory`, which is created with mode 0700
+    /// when missing. `readOnly` is for the CLI reading a stopped daemon's state.
+    public init(directory: String, readOnly: Bool = false) throws {
+        if !readOnly {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
+        }
+        var configuration = Configuration()
+        configuration.readonly = readOnly
+        configuration.label = "onair-journal"
+        configuration.busyMode = .timeout(5)
+        if !readOnly {
+            configuration.prepareDatabase { db in
+                try db.execute(sql: "PRAGMA synchronous = FULL")
+            }
+        }
+        pool = try DatabasePool(path: directory + "/" + Self.fileName, configuration: configuration)
+        if !readOnly { try Self.migrator.migrate(pool) }
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.create(table: "job") { t in
+                t.column("id", .text).primaryKey()
+                t.column("item", .text).notNull().indexed()
+                t.column("state", .text).notNull()
+                t.column("send", .integer).notNull()
+                t.column("attempts", .integer).notNull()
+                t.column("instant", .double).notNull()
+                t.column("deadline", .double).notNull()
+                t.column("updated_at", .double).notNull()
+                t.column("late_by", .double)
+                t.column("detail", .text)
+            }
+            try db.create(table: "attempt") { t in
+                t.autoIncrementedPrimaryKey("seq")
+                t.column("job", .text).notNull()
+                t.column("item", .text).notNull().indexed()
+                t.column("target", .text).notNull()
+                t.column("webhook_id", .text).notNull()
+                t.column("send", .integer).notNull()
+                t.column("attempt", .integer).notNull()
+                t.column("started_at", .double).notNull()
+                t.column("status", .integer)
+                t.column("error", .text)
+                t.column("total_time", .double).notNull()
+                t.column("outcome", .text).notNull()
+                t.column("detail", .text)
+            }
+            try db.create(table: "event") { t in
+                t.autoIncrementedPrimaryKey("seq")
+                t.column("at", .double).notNull()
+                t.column("kind", .text).notNull()
+                t.column("detail", .text).notNull()
+                t.column("ok", .boolean).notNull()
+            }
+        }
+        return migrator
+    }
+
+    public func jobRecords() async throws -> [JobID: JobRecord] {
+        try await pool.read { db in
+            var result: [JobID: JobRecord] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT * FROM job") {
+                guard let record = Self.jobRecord(row) else { continue }
+                result[record.id] = record
+            }
+            return result
+        }
+    }
+
+    static func jobRecord(_ row: Row) -> JobRecord? {
+        guard let id = JobID(row["id"] as String), let state = JobState(rawValue: row["state"]) else { return nil }
+        return JobRecord(id: id, state: state, send: row["send"], attempts: row["attempts"],
+                         instant: Date(timeIntervalSince1970: row["instant"]), deadline: Date(timeIntervalSince1970: row["deadline"]),
+                         updatedAt: Date(timeIntervalSince1970: row["updated_at"]), lateBy: row["late_by"], detail: row["detail"])
+    }
+
+    private static func write(_ record: JobRecord, _ db: Database) throws {
+        try db.execute(sql: """
+            INSERT OR REPLACE INTO job (id, item, state, send, attempts, instant, deadline, updated_at, late_by, detail)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [record.id.description, record.id.item, record.state.rawValue, record.send, record.attempts,
+                             record.instant.timeIntervalSince1970, record.deadline.timeIntervalSince1970,
+                             record.updatedAt.timeIntervalSince1970, record.lateBy, record.detail])
+    }
+
+    public func save(_ record: JobRecord) async throws {
+        try await pool.write { db in try Self.write(record, db) }
+    }
+
+    public func save(_ attempt: AttemptRecord, job: JobRecord) async throws {
+        try await pool.write { db in
+            try db.execute(sql: """
+                INSERT INTO attempt (job, item, target, webhook_id, send, attempt, started_at, status, error, total_time, outcome, detail)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [attempt.job, job.id.item, attempt.target, attempt.webhookID, attempt.send, attempt.attempt,
+                                 attempt.startedAt.timeIntervalSince1970, attempt.status, attempt.error, attempt.totalTime,
+                                 attempt.outcome, attempt.detail])
+            try Self.write(job, db)
+        }
+    }
+
+    public func append(_ event: JournalEvent) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "INSERT INTO event (at, kind, detail, ok) VALUES (?, ?, ?, ?)",
+                           arguments: [event.at.timeIntervalSince1970, event.kind, event.detail, event.ok])
+        }
+    }
+
+    public func attempts(item: String?, limit: Int) async throws -> [AttemptRecord] {
+        try await pool.read { db in
+            let rows: [Row]
+            if let item {
+                rows = try Row.fetchAll(db, sql: "SELECT * FROM attempt WHERE item = ? ORDER BY seq DESC LIMIT ?", arguments: [item, limit])
+            } else {
+                rows = try Row.fetchAll(db, sql: "SELECT * FROM attempt ORDER BY seq DESC LIMIT ?", arguments: [limit])
+            }
+            return rows.map { row in
+                AttemptRecord(job: row["job"], target: row["target"], webhookID: row["webhook_id"], send: row["send"],
+                              attempt: row["attempt"], startedAt: Date(timeIntervalSince1970: row["started_at"]),
+                              status: row["status"], error: row["error"], totalTime: row["total_time"],
+                              outcome: row["outcome"], detail: row["detail"])
+            }
+        }
+    }
+
+    public func events(limit: Int) async throws -> [JournalEvent] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM event ORDER BY seq DESC LIMIT ?", arguments: [limit]).map { row in
+                JournalEvent(at: Date(timeIntervalSince1970: row["at"]), kind: row["kind"], detail: row["detail"], ok: row["ok"])
+            }
+        }
+    }
+}

@@ -1,0 +1,295 @@
+import Foundation
+import HeapModule
+import Logging
+
+/// A pending job in the firing queue, ordered as jobs fire.
+struct QueuedJob: Comparable {
+    var job: PlannedJob
+    static func < (a: QueuedJob, b: QueuedJob) -> Bool { PlannedJob.firingOrder(a.job, b.job) }
+    static func == (a: QueuedJob, b: QueuedJob) -> Bool { a.job.id == b.job.id }
+}
+
+/// What the scheduler is doing, for `status` and sd_notify's STATUS=.
+public struct SchedulerSnapshot: Sendable {
+    public struct OnAir: Sendable, Hashable {
+        public var item: String
+        public var title: String
+        public var since: Date
+        public var until: Date
+    }
+
+    public var schedule: Schedule
+    public var held: Bool
+    public var onAir: [OnAir]
+    public var next: [PlannedJob]
+    public var records: [JobID: JobRecord]
+    public var inFlight: Int
+}
+
+/// Fires every job of the schedule at its wall-clock instant, exactly once, through the delivery
+/// engine, and journals every state change before it counts.
+///
+/// The firing rule is one for every situation (on time, after a crash, after a clock step,
+/// after `resume`): a job fires when the clock has reached its instant and it is not final.
+/// A prepare or start whose deadline has passed is missed instead; a stop is always sent, with
+/// an hour of retries from the moment it is sent when its own deadline has passed.
+public actor Scheduler {
+    public private(set) var schedule: Schedule
+    private let journal: JournalStore
+    private let deliverer: Deliverer
+    private let time: TimeSource
+    private let logger: Logger
+    private let lanes = DeliveryLanes()
+    private let wake = WakeSignal()
+
+    private var plan: [JobID: PlannedJob] = [:]
+    private var records: [JobID: JobRecord] = [:]
+    private var queue = Heap<QueuedJob>()
+    /// Jobs handed to delivery and not finished, with their task.
+    private var active: [JobID: Task<Void, Never>] = [:]
+    private var held = false
+    private var stopping = false
+    /// Called on every turn of the loop (the systemd watchdog pings from here) and how often
+    /// the loop must turn at least.
+    private var tick: (@Sendable () -> Void)?
+    private var tickInterval: TimeInterval = 3600
+
+    /// A job that counts as late when handed to delivery more than this after its instant.
+    public static let latenessThreshold: TimeInterval = 1
+
+    public init(schedule: Schedule, journal: JournalStore, deliverer: Deliverer, time: TimeSource, logger: Logger) {
+        self.schedule = schedule
+        self.journal = journal
+        self.deliverer = deliverer
+        self.time = time
+        self.logger = logger
+    }
+
+    /// Loads the journal and builds the queue. Jobs found in flight were cut off by a crash and
+    /// are queued again, keeping their send number and so their webhook-id.
+    public func recover() async throws {
+        records = try await journal.jobRecords()
+        replan()
+        let cutOff = records.values.filter { $0.state == .inflight }.count
+        try await journal.append(JournalEvent(at: time.now(), kind: "start",
+                                              detail: "schedule \(schedule.id): \(plan.count) jobs, \(queue.count) pending, \(cutOff) cut off"))
+        logger.info("journal recovered", metadata: ["jobs": "\(plan.count)", "pending": "\(queue.count)", "cut_off": "\(cutOff)"])
+    }
+
+    public func setTick(every interval: TimeInterval, _ tick: @escaping @Sendable () -> Void) {
+        self.tick = tick
+        tickInterval = interval
+        wake.signal()
+    }
+
+    private func replan() {
+        plan = Dictionary(Planner.plan(schedule).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        queue = Heap(plan.values.filter { job in
+            !(records[job.id]?.state.isFinal ?? false) && active[job.id] == nil
+        }.map { QueuedJob(job: $0) })
+    }
+
+    // MARK: The loop
+
+    /// Runs until `shutdown()`: fires what is due, then sleeps until the next instant, a change
+    /// (reload, override), a step of the clock, or the next tick.
+    public func run() async {
+        while !stopping {
+            tick?()
+            let now = time.now()
+            if !held {
+                while let first = queue.min, first.job.instant <= now, !stopping {
+                    _ = queue.popMin()
+                    await fire(first.job, now: time.now())
+                }
+            }
+            var wakeAt = now.addingTimeInterval(tickInterval)
+            if !held, let next = queue.min?.job.instant, next < wakeAt { wakeAt = next }
+            if stopping { break }
+            await sleep(until: wakeAt)
+        }
+    }
+
+    private func sleep(until instant: Date) async {
+        let time = self.time, wake = self.wake
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { try? await time.sleep(until: instant) }
+            group.addTask { await wake.wait() }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    private func fire(_ job: PlannedJob, now: Date) async {
+        guard let item = schedule.item(id: job.itemID), let target = schedule.target(named: job.target) else { return }
+        var record = records[job.id] ?? JobRecord(id: job.id, state: .planned, instant: job.instant, deadline: job.deadline, updatedAt: now)
+        let lateness = now.timeIntervalSince(job.instant)
+        var meta: Logger.Metadata = ["item": "\(job.itemID)", "action": "\(job.action.rawValue)", "target": "\(job.target)",
+                                     "webhook_id": "\(WebhookSigner.webhookID(job: job.id, send: record.send))"]
+        var deadline = job.deadline
+        if now >= job.deadline {
+            if job.action == .stop {
+                // A stream left live is the worse harm: send it, with an hour of retries from now.
+                deadline = now.addingTimeInterval(Planner.stopGracePeriod)
+            } else {
+                record.state = .missed
+                record.updatedAt = now
+                record.detail = "\(job.action.rawValue) was due at \(WallClock.utcText(job.instant)); its deadline \(WallClock.utcText(job.deadline)) had passed"
+                await persist(record)
+                logger.warning("job missed", metadata: meta.merging(["lateness": "\(Int(lateness))s"]) { a, _ in a })
+                return
+            }
+        }
+        record.state = .inflight
+        record.instant = job.instant
+        record.deadline = deadline
+        record.updatedAt = now
+        if lateness > Self.latenessThreshold { record.lateBy = lateness }
+        guard await persist(record) else {
+            // Not on disk, so it does not count: try again shortly rather than send unrecorded.
+            requeueLater(job)
+            return
+        }
+        if lateness > Self.latenessThreshold { meta["lateness"] = "\(String(format: "%.1f", lateness))s" }
+        logger.info("firing", metadata: meta)
+        let context = DeliveryContext(schedule: schedule, item: item, job: job, send: record.send)
+        let deliverer = self.deliverer
+        let firstAttempt = record.attempts + 1
+        let id = job.id
+        let finalDeadline = deadline
+        let task = await lanes.enqueue(.init(item: job.itemID, target: job.target)) {
+            let result = await deliverer.deliver(context, target: target, deadline: finalDeadline, firstAttempt: firstAttempt) { attempt in
+                await self.recordAttempt(attempt, for: id)
+            }
+            await self.finished(id, result)
+        }
+        if records[id]?.state == .inflight { active[id] = task }
+    }
+
+    @discardableResult
+    private func persist(_ record: JobRecord) async -> Bool {
+        records[record.id] = record
+        do {
+            try await journal.save(record)
+            return true
+        } catch {
+            logger.critical("journal write failed", metadata: ["job": "\(record.id)", "error": "\(error)"])
+            return false
+        }
+    }
+
+    private func requeueLater(_ job: PlannedJob) {
+        let time = self.time
+        Task {
+            try? await time.sleep(until: time.now().addingTimeInterval(1))
+            self.requeue(job)
+        }
+    }
+
+    private func requeue(_ job: PlannedJob) {
+        guard plan[job.id] != nil, !(records[job.id]?.state.isFinal ?? false), active[job.id] == nil else { return }
+        queue.insert(QueuedJob(job: job))
+        wake.signal()
+    }
+
+    private func recordAttempt(_ attempt: AttemptRecord, for id: JobID) async {
+        guard var record = records[id] else { return }
+        record.attempts = attempt.attempt
+        record.updatedAt = time.now()
+        records[id] = record
+        var meta: Logger.Metadata = ["job": "\(id)", "webhook_id": "\(attempt.webhookID)", "attempt": "\(attempt.attempt)",
+                                     "outcome": "\(attempt.outcome)"]
+        if let status = attempt.status { meta["status"] = "\(status)" }
+        if let error = attempt.error { meta["error"] = "\(error)" }
+        if let detail = attempt.detail, detail != attempt.error { meta["detail"] = "\(detail)" }
+        if attempt.outcome == "delivered" {
+            logger.info("delivered", metadata: meta)
+        } else {
+            logger.warning(attempt.outcome == "retry" ? "attempt failed, will retry" : "delivery failed", metadata: meta)
+        }
+        do {
+            try await journal.save(attempt, job: record)
+        } catch {
+            logger.critical("journal write failed", metadata: ["job": "\(id)", "error": "\(error)"])
+        }
+    }
+
+    private func finished(_ id: JobID, _ result: DeliveryResult) async {
+        active[id] = nil
+        guard var record = records[id] else { return }
+        record.updatedAt = time.now()
+        switch result {
+        case .delivered:
+            record.state = .delivered
+            record.detail = nil
+        case .failed(let reason, _):
+            record.state = .failed
+            record.detail = reason
+        case .cancelled:
+            // Stays in flight on disk: cut off, to be sent again after restart with the same webhook-id.
+            return
+        }
+        await persist(record)
+    }
+
+    // MARK: Control
+
+    /// Puts a new, already validated schedule in force: delivered jobs stay delivered, pending
+    /// jobs take the new times, jobs of removed items are dropped.
+    public func reload(_ newSchedule: Schedule) async {
+        let before = plan.count
+        schedule = newSchedule
+        replan()
+        try? await journal.append(JournalEvent(at: time.now(), kind: "reload",
+                                               detail: "schedule \(newSchedule.id): \(plan.count) jobs (was \(before)), \(queue.count) pending"))
+        logger.info("schedule reloaded", metadata: ["jobs": "\(plan.count)", "pending": "\(queue.count)"])
+        wake.signal()
+    }
+
+    /// Records a refused reload; the running schedule stays in force.
+    public func reloadRefused(_ error: ScheduleError) async {
+        try? await journal.append(JournalEvent(at: time.now(), kind: "reload", detail: error.description, ok: false))
+        logger.error("reload refused, running schedule stays in force", metadata: ["errors": "\(error.diagnostics.count)",
+                                                                                    "first": "\(error.diagnostics.first?.description ?? "")"])
+    }
+
+    public func hold() { held = true; wake.signal() }
+
+    public func resume() { held = false; wake.signal() }
+
+    /// Stops firing new jobs, waits up to `grace` seconds for deliveries in flight, then cancels
+    /// the rest; those stay in flight in the journal and are sent again after restart.
+    public func shutdown(grace: TimeInterval) async {
+        stopping = true
+        wake.signal()
+        let tasks = Array(active.values)
+        let deadline = Date().addingTimeInterval(grace)
+        for task in tasks {
+            while active.values.contains(where: { $0 == task }) && Date() < deadline {
+                try? await Task.sleep(nanoseconds: 20_000_000)
+            }
+        }
+        let cutOff = active.count
+        for task in active.values { task.cancel() }
+        try? await journal.append(JournalEvent(at: time.now(), kind: "stop", detail: "\(cutOff) deliveries cut off"))
+        logger.info("scheduler stopped", metadata: ["cut_off": "\(cutOff)"])
+    }
+
+    public func snapshot(nextCount: Int = 10) -> SchedulerSnapshot {
+        var onAir: [SchedulerSnapshot.OnAir] = []
+        for item in schedule.items where item.online {
+            let started = records.values.contains { $0.id.item == item.id && $0.id.action == .start && $0.state == .delivered }
+            let stopped = records.values.contains { $0.id.item == item.id && $0.id.action == .stop && ($0.state == .delivered || $0.state == .cancelled) }
+            if started && !stopped { onAir.append(.init(item: item.id, title: item.title, since: item.start, until: item.end)) }
+        }
+        var copy = queue
+        var next: [PlannedJob] = []
+        while next.count < nextCount, let entry = copy.popMin() { next.append(entry.job) }
+        return SchedulerSnapshot(schedule: schedule, held: held, onAir: onAir, next: next, records: records, inFlight: active.count)
+    }
+
+    /// For tests: waits until no delivery is in flight.
+    public func idle() async {
+        while let task = active.values.first { await task.value }
+    }
+}
