@@ -1,0 +1,118 @@
+import Foundation
+import Logging
+@testable import OnAirCore
+
+/// A transport that answers 200 at once and remembers each call with the manual clock's time.
+/// For scheduler logic only; delivery itself is tested against a real receiver.
+final class RecordingTransport: HTTPTransport, @unchecked Sendable {
+    struct Call {
+        var url: String
+        var at: Date
+        var webhookID: String
+        var type: String
+        var item: String
+    }
+
+    private let lock = NSLock()
+    private var log: [Call] = []
+    let time: TimeSource
+
+    init(time: TimeSource) { self.time = time }
+
+    var calls: [Call] { lock.withLock { log } }
+
+    func perform(_ request: HTTPRequest) async -> TransferResult {
+        let json = request.body.flatMap { try? JSONSerialization.jsonObject(with: Data($0)) as? [String: Any] }
+        let data = json?["data"] as? [String: Any]
+        let call = Call(url: request.url, at: time.now(),
+                        webhookID: request.headers.first { $0.name == "webhook-id" }?.value ?? "",
+                        type: json?["type"] as? String ?? "", item: data?["item"] as? String ?? "")
+        lock.withLock { log.append(call) }
+        return TransferResult(kind: .response(HTTPResponse(status: 200)), totalTime: 0)
+    }
+}
+
+let quietLogger: Logger = {
+    var l = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+    l.logLevel = .critical
+    return l
+}()
+
+func temporaryDirectory() -> String {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("onair-\(UUID().uuidString)").path
+    try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    return dir
+}
+
+/// A scheduler on a manual clock with a recording transport and a real journal, its loop running.
+struct SchedulerRig {
+    let scheduler: Scheduler
+    let time: ManualTime
+    let transport: RecordingTransport
+    let journal: SQLiteJournal
+    let loop: Task<Void, Never>
+
+    init(schedule: Schedule, at start: Date, journalDirectory: String = temporaryDirectory(),
+         prepare: ((SQLiteJournal) async throws -> Void)? = nil) async throws {
+        time = ManualTime(start)
+        transport = RecordingTransport(time: time)
+        journal = try SQLiteJournal(directory: journalDirectory)
+        try await prepare?(journal)
+        let deliverer = Deliverer(transport: transport, builder: RequestBuilder(secrets: SecretResolver(environment: ["ONAIR_SITE_SECRET": "x"])),
+                                  policy: RetryPolicy(initialBound: 0.01, maximumBound: 0.01), time: time)
+        scheduler = Scheduler(schedule: schedule, journal: journal, deliverer: deliverer, time: time, logger: quietLogger)
+        try await scheduler.recover()
+        let s = scheduler
+        loop = Task { await s.run() }
+    }
+
+    /// Waits (in real time, briefly) until `condition` holds.
+    func eventually(_ what: String = "", timeout: TimeInterval = 5, _ condition: () async -> Bool) async -> Bool {
+        let end = Date().addingTimeInterval(timeout)
+        while Date() < end {
+            if await condition() { return true }
+            try? await Task.sleep(nanoseconds: 2_000_000)
+        }
+        return await condition()
+    }
+
+    /// Lets the loop settle: no new call for a short real-time while.
+    func settle() async {
+        var count = -1
+        while count != transport.calls.count {
+            count = transport.calls.count
+            try? await Task.sleep(nanoseconds: 30_000_000)
+        }
+        await scheduler.idle()
+    }
+
+    func state(_ id: String) async -> JobState? {
+        await scheduler.snapshot().records[JobID(id)!]?.state
+    }
+
+    func stop() async {
+        await scheduler.shutdown(grace: 1)
+        await loop.value
+    }
+}
+
+/// One online item 10:00–11:00 UTC on 2021-11-08 with a 10-minute lead time, to target `site`.
+func oneItemSchedule(start: String = "10:00", end: String = "11:00", extra: String = "") throws -> Schedule {
+    try load("""
+    id: t
+    title: T
+    timezone: UTC
+    lead_time: 10m
+    targets:
+      site:
+        url: http://127.0.0.1:9/hook
+    days:
+      - date: 2021-11-08
+        programme:
+          - id: show
+            title: Show
+            start: "\(start)"
+            end: "\(end)"
+    \(extra)
+    """)
+}
