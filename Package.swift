@@ -68,7 +68,7 @@ let package = Package(
         // Runs the real `onair` binary: exit statuses, output, end-to-end behaviour.
         .testTarget(
             name: "OnAirCLITests",
-            dependencies: ["onair"]
+            dependencies: ["onair", "OnAirCore"]
         ),
     ]
 )

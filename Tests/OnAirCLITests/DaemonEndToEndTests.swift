@@ -1,0 +1,183 @@
+import Foundation
+import Testing
+import OnAirCore
+
+/// The loopback receiver, started for the end-to-end tests.
+final class LoopbackReceiver: @unchecked Sendable {
+    struct Request: Decodable {
+        var method: String
+        var path: String
+        var arrival: Double
+        var headers: [String: String]
+        var body: String
+    }
+
+    let port: Int
+    let logPath: String
+    private let pid: pid_t
+
+    init() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("onair-e2e-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        logPath = dir.appendingPathComponent("log.jsonl").path
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", CLI.repositoryRoot.appendingPathComponent("Tests/Receiver/receiver.py").path, logPath]
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        var line = Data()
+        while let byte = try out.fileHandleForReading.read(upToCount: 1), !byte.isEmpty, byte != Data("\n".utf8) { line.append(byte) }
+        let fields = String(decoding: line, as: UTF8.self).split(separator: " ")
+        guard fields.count == 2, let port = Int(fields[0]), let pid = pid_t(fields[1]) else { throw CocoaError(.fileReadUnknown) }
+        self.port = port
+        self.pid = pid
+    }
+
+    deinit { kill(pid, SIGKILL) }
+
+    func requests() -> [Request] {
+        guard let text = try? String(contentsOfFile: logPath, encoding: .utf8) else { return [] }
+        return text.split(separator: "\n").compactMap { try? JSONDecoder().decode(Request.self, from: Data($0.utf8)) }
+    }
+}
+
+/// A schedule of `count` items starting `offset` seconds from now, each `length` seconds long.
+func nearSchedule(port: Int, path: String = "/ok/site", count: Int, offset: Double = 3, length: Double = 2, gap: Double = 1) -> String {
+    let now = Date().timeIntervalSince1970.rounded(.up)
+    func clock(_ t: Double) -> String {
+        let s = Int(t) % 86_400
+        return String(format: "%02d:%02d:%02d+00:00", s / 3600, (s % 3600) / 60, s % 60)
+    }
+    let day = LocalDate(dayNumber: Int(now + offset) / 86_400)
+    var yaml = """
+    id: e2e
+    title: End to end
+    timezone: UTC
+    lead_time: 1s
+    targets:
+      site:
+        url: http://127.0.0.1:\(port)\(path)
+        secret: env:E2E_SECRET
+    days:
+      - date: \(day)
+        programme:
+
+    """
+    for i in 0..<count {
+        let start = now + offset + Double(i) * (length + gap)
+        yaml += "      - { id: item-\(i), title: \"Item \(i)\", start: \"\(clock(start))\", duration: \(Int(length))s }\n"
+    }
+    return yaml
+}
+
+let e2eSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+/// Starts `onair daemon` in the background.
+func startDaemon(config: String, state: String) throws -> Process {
+    let process = Process()
+    process.executableURL = CLI.binary
+    process.arguments = ["daemon", "--config", config, "--state", state, "--socket", state + "/control.sock"]
+    var env = ProcessInfo.processInfo.environment
+    env["E2E_SECRET"] = e2eSecret
+    process.environment = env
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+    try process.run()
+    return process
+}
+
+func waitFor(_ timeout: TimeInterval, _ condition: () -> Bool) async -> Bool {
+    let end = Date().addingTimeInterval(timeout)
+    while Date() < end {
+        if condition() { return true }
+        try? await Task.sleep(nanoseconds: 50_000_000)
+    }
+    return condition()
+}
+
+@Suite("The real daemon against a real receiver", .serialized)
+struct DaemonEndToEndTests {
+    @Test func everyCallArrivesOnceInOrderSignedAndOnTime() async throws {
+        let receiver = try LoopbackReceiver()
+        let config = try CLI.temporaryFile(nearSchedule(port: receiver.port, count: 2))
+        let state = (config as NSString).deletingLastPathComponent + "/state"
+        let daemon = try startDaemon(config: config, state: state)
+        #expect(await waitFor(20) { receiver.requests().count >= 6 })
+        try? await Task.sleep(nanoseconds: 300_000_000)
+        daemon.terminate()  // SIGTERM: graceful, exit 0
+        daemon.waitUntilExit()
+        #expect(daemon.terminationStatus == 0)
+        let requests = receiver.requests()
+        #expect(requests.count == 6)
+        var seen: [String] = []
+        for request in requests {
+            let id = request.headers["webhook-id"] ?? ""
+            let timestamp = Int(request.headers["webhook-timestamp"] ?? "") ?? 0
+            #expect(WebhookSigner.verify(header: request.headers["webhook-signature"] ?? "", id: id, timestamp: timestamp,
+                                         body: Array(request.body.utf8), secret: e2eSecret))
+            let json = try JSONSerialization.jsonObject(with: Data(request.body.utf8)) as? [String: Any]
+            let type = json?["type"] as? String ?? ""
+            let item = (json?["data"] as? [String: Any])?["item"] as? String ?? ""
+            seen.append("\(item) \(type)")
+            // Never early, and on loopback well within a second.
+            let scheduled = ISO8601DateFormatter().date(from: json?["timestamp"] as? String ?? "")!.timeIntervalSince1970
+            #expect(request.arrival >= scheduled)
+            #expect(request.arrival - scheduled < 0.5)
+        }
+        // item-0's stop and item-1's prepare share an instant: the stop goes first.
+        #expect(seen == ["item-0 stream.prepare", "item-0 stream.start", "item-0 stream.stop", "item-1 stream.prepare",
+                         "item-1 stream.start", "item-1 stream.stop"])
+    }
+
+    @Test func killedWithSIGKILLDuringAndBetweenDeliveriesNothingIsLostAndRepeatsKeepTheirID() async throws {
+        let receiver = try LoopbackReceiver()
+        // Every call takes 1.5 s at the receiver, so a kill lands in the middle of one.
+        let config = try CLI.temporaryFile(nearSchedule(port: receiver.port, path: "/hang/1.5/site", count: 3, offset: 3, length: 3, gap: 1))
+        let state = (config as NSString).deletingLastPathComponent + "/state"
+        var daemon = try startDaemon(config: config, state: state)
+        // Kill during the first delivery (the prepare is at the receiver, hanging).
+        #expect(await waitFor(15) { receiver.requests().count >= 1 })
+        try? await Task.sleep(nanoseconds: 300_000_000)
+        kill(daemon.processIdentifier, SIGKILL)
+        daemon.waitUntilExit()
+        daemon = try startDaemon(config: config, state: state)
+        // Kill again a little later, between or during deliveries, and restart for good.
+        try? await Task.sleep(nanoseconds: 2_500_000_000)
+        kill(daemon.processIdentifier, SIGKILL)
+        daemon.waitUntilExit()
+        daemon = try startDaemon(config: config, state: state)
+        let expected = (0..<3).flatMap { i in ["prepare", "start", "stop"].map { "item-\(i) stream.\($0)" } }
+        func delivered() -> Set<String> {
+            Set(receiver.requests().compactMap { request -> String? in
+                guard let json = try? JSONSerialization.jsonObject(with: Data(request.body.utf8)) as? [String: Any] else { return nil }
+                return "\((json["data"] as? [String: Any])?["item"] as? String ?? "") \(json["type"] as? String ?? "")"
+            })
+        }
+        #expect(await waitFor(40) { delivered().isSuperset(of: expected) })
+        try? await Task.sleep(nanoseconds: 2_000_000_000)
+        daemon.terminate()
+        daemon.waitUntilExit()
+        #expect(delivered() == Set(expected), "every job arrived at least once")
+        // A repeat is the same delivery: same webhook-id for the same job.
+        var ids: [String: Set<String>] = [:]
+        for request in receiver.requests() {
+            guard let json = try? JSONSerialization.jsonObject(with: Data(request.body.utf8)) as? [String: Any] else { continue }
+            let key = "\((json["data"] as? [String: Any])?["item"] as? String ?? "") \(json["type"] as? String ?? "")"
+            ids[key, default: []].insert(request.headers["webhook-id"] ?? "")
+        }
+        for (job, set) in ids { #expect(set.count == 1, "\(job) arrived with \(set.count) different webhook-ids") }
+        // The journal agrees: everything delivered.
+        let journal = try SQLiteJournal(directory: state, readOnly: true)
+        let records = try await journal.jobRecords()
+        #expect(records.count == 9)
+        #expect(records.values.allSatisfy { $0.state == .delivered }, "\(records.values.map { "\($0.id) \($0.state)" })")
+    }
+
+    @Test func aBadScheduleAtStartExits78() throws {
+        let config = try CLI.temporaryFile("id: x\n")
+        let r = try CLI.run(["daemon", "--config", config, "--state", (config as NSString).deletingLastPathComponent + "/state"])
+        #expect(r.status == 78)
+        #expect(r.stderr.contains(":1:1: the schedule is missing required key"))
+    }
+}
