@@ -1,0 +1,208 @@
+#!/usr/bin/env python3
+"""Daemon benchmarks (issue 4), each against the release binary:
+
+  lateness  -- 210 signed jobs over ~75 s to the loopback receiver; lateness = arrival at the
+               receiver minus the job's scheduled instant; p50, p99, max.
+  burst     -- 1,000 items (1,000 targets) starting in the same second, to nginx; time from the
+               instant until the last call arrived (nginx $msec).
+  idle      -- CPU time (utime+stime) the daemon uses over 60 s with its next job hours away.
+  startup   -- process start to the "ready" log line, with a journal of 100,000 attempts.
+  memory    -- peak RSS (VmHWM) of a daemon running a 10,000-item schedule.
+
+usage: bench/daemon.py [lateness|burst|idle|startup|memory ...]   (default: all)
+"""
+import json, os, signal, sqlite3, statistics, subprocess, sys, tempfile, time
+
+root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+binary = os.path.join(root, ".build/release/onair")
+secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+def clock(t):
+    s = int(t) % 86400
+    return "%02d:%02d:%02d+00:00" % (s // 3600, (s % 3600) // 60, s % 60)
+
+
+def day(t):
+    return time.strftime("%Y-%m-%d", time.gmtime(t))
+
+
+def start_daemon(config, state, wait_ready=True):
+    env = dict(os.environ, BENCH_SECRET=secret)
+    log = open(os.path.join(state + ".log"), "w")
+    p = subprocess.Popen([binary, "daemon", "--config", config, "--state", state, "--socket", state + ".sock"],
+                         env=env, stdout=log, stderr=subprocess.STDOUT)
+    t0 = time.perf_counter()
+    if wait_ready:
+        while True:
+            with open(state + ".log") as f:
+                if " ready" in f.read():
+                    break
+            if p.poll() is not None:
+                sys.exit(open(state + ".log").read())
+            time.sleep(0.002)
+    return p, time.perf_counter() - t0
+
+
+def stop(p):
+    p.send_signal(signal.SIGTERM)
+    p.wait(timeout=30)
+
+
+def receiver(tmp):
+    log = os.path.join(tmp, "receiver.jsonl")
+    p = subprocess.Popen([sys.executable, os.path.join(root, "Tests/Receiver/receiver.py"), log], stdout=subprocess.PIPE)
+    port = int(p.stdout.readline().split()[0])
+    return p, port, log
+
+
+def nginx(tmp):
+    port_probe = __import__("socket").socket()
+    port_probe.bind(("127.0.0.1", 0))
+    port = port_probe.getsockname()[1]
+    port_probe.close()
+    conf = os.path.join(tmp, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(f"""worker_processes 1; pid {tmp}/nginx.pid; error_log {tmp}/error.log;
+events {{ worker_connections 4096; }}
+http {{ log_format t '$msec $request_uri'; access_log {tmp}/access.log t; client_body_temp_path {tmp};
+  keepalive_requests 100000;
+  server {{ listen 127.0.0.1:{port} backlog=4096; location / {{ return 204; }} }} }}
+""")
+    subprocess.run(["nginx", "-c", conf, "-p", tmp], check=True)
+    return port, os.path.join(tmp, "access.log"), os.path.join(tmp, "nginx.pid")
+
+
+def lateness(tmp):
+    rp, port, log = receiver(tmp)
+    now = int(time.time()) + 4
+    targets = 4
+    lines = ["id: bench-lateness", "title: Lateness", "timezone: UTC", "lead_time: 1s", "targets:"]
+    for k in range(targets):
+        lines += [f"  t{k}:", f"    url: http://127.0.0.1:{port}/ok/t{k}", "    secret: env:BENCH_SECRET"]
+    items = []
+    for i in range(70):
+        k, n = i % targets, i // targets
+        start = now + k + 4 * n + 1
+        items.append((start, f"      - {{ id: item-{i}, title: Item {i}, start: \"{clock(start)}\", duration: 2s, targets: [t{k}] }}"))
+    by_day = {}
+    for start, line in items:
+        by_day.setdefault(day(start), []).append(line)
+    lines.append("days:")
+    for d in sorted(by_day):
+        lines += [f"  - date: {d}", "    programme:"] + by_day[d]
+    config = os.path.join(tmp, "lateness.yaml")
+    open(config, "w").write("\n".join(lines) + "\n")
+    p, _ = start_daemon(config, os.path.join(tmp, "state-lateness"))
+    expected = 210
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if os.path.exists(log) and sum(1 for _ in open(log)) >= expected:
+            break
+        time.sleep(0.2)
+    time.sleep(0.5)
+    stop(p)
+    rp.kill()
+    late = []
+    for line in open(log):
+        r = json.loads(line)
+        body = json.loads(r["body"])
+        scheduled = time.mktime(time.strptime(body["timestamp"], "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
+        late.append((r["arrival"] - scheduled) * 1000)
+    late.sort()
+    p99 = late[min(len(late) - 1, int(round(0.99 * len(late))) - 1)]
+    print(f"lateness: {len(late)} jobs, p50 {statistics.median(late):.2f} ms, p99 {p99:.2f} ms, "
+          f"max {late[-1]:.2f} ms, min {late[0]:.2f} ms (never early: {late[0] >= 0})")
+
+
+def burst(tmp):
+    port, access, pidfile = nginx(tmp)
+    start = int(time.time()) + 6
+    lines = ["id: bench-burst", "title: Burst", "timezone: UTC", "targets:"]
+    for k in range(1000):
+        lines += [f"  t{k}:", "    requests:",
+                  f"      start: {{ method: POST, url: \"http://127.0.0.1:{port}/{{{{item.id}}}}/{{{{action}}}}\", body: \"{{{{item.title}}}}\" }}"]
+    lines += ["days:", f"  - date: {day(start)}", "    programme:"]
+    for k in range(1000):
+        lines.append(f"      - {{ id: item-{k}, title: Item {k}, start: \"{clock(start)}\", duration: 10m, targets: [t{k}] }}")
+    config = os.path.join(tmp, "burst.yaml")
+    open(config, "w").write("\n".join(lines) + "\n")
+    p, _ = start_daemon(config, os.path.join(tmp, "state-burst"))
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        if os.path.exists(access) and sum(1 for _ in open(access)) >= 1000:
+            break
+        time.sleep(0.1)
+    stop(p)
+    os.kill(int(open(pidfile).read()), signal.SIGTERM)
+    arrivals = sorted(float(l.split()[0]) for l in open(access))
+    print(f"burst: {len(arrivals)} of 1000 start calls arrived; first {1000 * (arrivals[0] - start):.1f} ms, "
+          f"last {1000 * (arrivals[-1] - start):.1f} ms after the instant")
+
+
+def cpu_seconds(pid):
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def idle(tmp):
+    later = int(time.time()) + 6 * 3600
+    config = os.path.join(tmp, "idle.yaml")
+    open(config, "w").write(f"""id: bench-idle
+title: Idle
+timezone: UTC
+targets:
+  site: {{ url: "http://127.0.0.1:9/hook" }}
+days:
+  - date: {day(later)}
+    programme:
+      - {{ id: later, title: Later, start: "{clock(later)}", duration: 1m }}
+""")
+    p, _ = start_daemon(config, os.path.join(tmp, "state-idle"))
+    time.sleep(2)
+    before = cpu_seconds(p.pid)
+    time.sleep(60)
+    used = cpu_seconds(p.pid) - before
+    stop(p)
+    print(f"idle: {used * 1000:.0f} ms CPU over 60 s (clock tick {1000 / os.sysconf('SC_CLK_TCK'):.0f} ms)")
+
+
+def startup(tmp):
+    config = os.path.join(tmp, "startup.yaml")
+    subprocess.run([sys.executable, os.path.join(root, "bench/gen_schedule.py"), "100", config], check=True, capture_output=True)
+    state = os.path.join(tmp, "state-startup")
+    p, _ = start_daemon(config, state)
+    stop(p)
+    db = sqlite3.connect(os.path.join(state, "journal.sqlite"))
+    rows = [(f"bench-week/item-{i % 100}/start/t0", f"item-{i % 100}", "t0", f"msg_{i:032x}", 0, i // 100 + 1,
+             1636362000.0 + i, 503, None, 0.001, "retry", "HTTP 503") for i in range(100_000)]
+    db.executemany("INSERT INTO attempt (job, item, target, webhook_id, send, attempt, started_at, status, error, total_time, outcome, detail) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+    db.commit()
+    count = db.execute("SELECT COUNT(*) FROM attempt").fetchone()[0]
+    db.close()
+    times = []
+    for _ in range(5):
+        p, elapsed = start_daemon(config, state)
+        times.append(elapsed)
+        stop(p)
+    print(f"startup: journal with {count} attempts, start to ready median {1000 * statistics.median(times):.0f} ms "
+          f"(min {1000 * min(times):.0f}, max {1000 * max(times):.0f})")
+
+
+def memory(tmp):
+    config = os.path.join(tmp, "memory.yaml")
+    subprocess.run([sys.executable, os.path.join(root, "bench/gen_schedule.py"), "10000", config], check=True, capture_output=True)
+    p, _ = start_daemon(config, os.path.join(tmp, "state-memory"))
+    time.sleep(1)
+    status = open(f"/proc/{p.pid}/status").read()
+    hwm = [l for l in status.splitlines() if l.startswith("VmHWM")][0].split()[1]
+    stop(p)
+    print(f"memory: 10,000-item schedule (30,000 jobs), peak RSS {int(hwm) / 1024:.1f} MiB")
+
+
+if not os.path.exists(binary):
+    subprocess.run(["swift", "build", "-c", "release", "--product", "onair"], cwd=root, check=True)
+which = sys.argv[1:] or ["lateness", "burst", "idle", "startup", "memory"]
+with tempfile.TemporaryDirectory() as tmp:
+    for name in which:
+        globals()[name](tmp)
