@@ -9,7 +9,10 @@ struct Onair: AsyncParsableCommand {
         commandName: "onair",
         abstract: "Runs the online side of a multi-day hybrid event: timed, signed, journaled webhook calls.",
         version: OnAirVersion.current,
-        subcommands: [DaemonCommand.self, DemoCommand.self, ValidateCommand.self, PlanCommand.self, IcsCommand.self]
+        subcommands: [DaemonCommand.self, ValidateCommand.self, PlanCommand.self, IcsCommand.self, StatusCommand.self,
+                      NextCommand.self, HistoryCommand.self, StartCommand.self, StopCommand.self, ExtendCommand.self,
+                      DelayCommand.self, SkipCommand.self, HoldCommand.self, ResumeCommand.self, ReloadCommand.self,
+                      DemoCommand.self]
     )
 }
 

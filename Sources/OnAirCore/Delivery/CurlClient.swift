@@ -181,6 +181,7 @@ private final class Transfer {
         try set(CURLOPT_SSL_VERIFYPEER, 1)
         try set(CURLOPT_SSL_VERIFYHOST, 2)
         if let caFile = request.caFile { try set(CURLOPT_CAINFO, caFile) }
+        if let socket = request.unixSocket { try set(CURLOPT_UNIX_SOCKET_PATH, socket) }
         try set(CURLOPT_TIMEOUT_MS, Int(request.timeout * 1000))
         try set(CURLOPT_CONNECTTIMEOUT_MS, Int(request.connectTimeout * 1000))
         try set(CURLOPT_USERAGENT, "onair/\(OnAirVersion.current)")

@@ -30,6 +30,8 @@ public struct HTTPRequest: Sendable {
     /// CA bundle used instead of the system's, as `curl --cacert`.
     public var caFile: String?
     public var basicAuth: BasicCredentials?
+    /// Speak HTTP over this Unix domain socket instead of TCP (the control socket).
+    public var unixSocket: String?
 
     public init(method: String, url: String, headers: [Header] = [], body: [UInt8]? = nil, timeout: Double = 10,
                 connectTimeout: Double? = nil, caFile: String? = nil, basicAuth: BasicCredentials? = nil) {

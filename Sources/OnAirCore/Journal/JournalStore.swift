@@ -63,6 +63,26 @@ public struct JournalEvent: Sendable, Hashable, Codable {
     }
 }
 
+/// An operator's change to an item, stored against the item's id and applied to whichever
+/// schedule file is in force (SPEC 3.2).
+public struct ItemOverride: Sendable, Hashable, Codable {
+    public var item: String
+    /// Seconds the whole item moves later (`delay`).
+    public var shift: Int
+    /// Seconds added to the item's end (`extend`).
+    public var extension_: Int
+    public var by: String
+    public var at: Date
+
+    public init(item: String, shift: Int = 0, extension_: Int = 0, by: String, at: Date) {
+        self.item = item
+        self.shift = shift
+        self.extension_ = extension_
+        self.by = by
+        self.at = at
+    }
+}
+
 /// The durable record of everything OnAir decided and did. Every call returns only once the
 /// change is on disk. Kept small so that a second store (PostgreSQL, for an active/standby pair)
 /// can implement it.
@@ -77,4 +97,7 @@ public protocol JournalStore: Sendable {
     /// Attempts, newest first, optionally of one item only.
     func attempts(item: String?, limit: Int) async throws -> [AttemptRecord]
     func events(limit: Int) async throws -> [JournalEvent]
+    func overrides() async throws -> [String: ItemOverride]
+    func save(_ override: ItemOverride) async throws
+    func removeOverride(item: String) async throws
 }

@@ -66,7 +66,39 @@ public final class SQLiteJournal: JournalStore {
                 t.column("ok", .boolean).notNull()
             }
         }
+        migrator.registerMigration("v2-overrides") { db in
+            try db.create(table: "override") { t in
+                t.column("item", .text).primaryKey()
+                t.column("shift", .integer).notNull()
+                t.column("extension", .integer).notNull()
+                t.column("by", .text).notNull()
+                t.column("at", .double).notNull()
+            }
+        }
         return migrator
+    }
+
+    public func overrides() async throws -> [String: ItemOverride] {
+        try await pool.read { db in
+            var result: [String: ItemOverride] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT * FROM override") {
+                let o = ItemOverride(item: row["item"], shift: row["shift"], extension_: row["extension"], by: row["by"],
+                                     at: Date(timeIntervalSince1970: row["at"]))
+                result[o.item] = o
+            }
+            return result
+        }
+    }
+
+    public func save(_ override: ItemOverride) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO override (item, shift, extension, by, at) VALUES (?, ?, ?, ?, ?)",
+                           arguments: [override.item, override.shift, override.extension_, override.by, override.at.timeIntervalSince1970])
+        }
+    }
+
+    public func removeOverride(item: String) async throws {
+        try await pool.write { db in try db.execute(sql: "DELETE FROM override WHERE item = ?", arguments: [item]) }
     }
 
     public func jobRecords() async throws -> [JobID: JobRecord] {

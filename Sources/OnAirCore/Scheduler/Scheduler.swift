@@ -34,7 +34,10 @@ public struct SchedulerSnapshot: Sendable {
 /// A prepare or start whose deadline has passed is missed instead; a stop is always sent, with
 /// an hour of retries from the moment it is sent when its own deadline has passed.
 public actor Scheduler {
+    /// The schedule as the file says, and as in force (with the operators' overrides applied).
+    public private(set) var fileSchedule: Schedule
     public private(set) var schedule: Schedule
+    private var overrides: [String: ItemOverride] = [:]
     private let journal: JournalStore
     private let deliverer: Deliverer
     private let time: TimeSource
@@ -58,6 +61,7 @@ public actor Scheduler {
     public static let latenessThreshold: TimeInterval = 1
 
     public init(schedule: Schedule, journal: JournalStore, deliverer: Deliverer, time: TimeSource, logger: Logger) {
+        self.fileSchedule = schedule
         self.schedule = schedule
         self.journal = journal
         self.deliverer = deliverer
@@ -69,6 +73,9 @@ public actor Scheduler {
     /// are queued again, keeping their send number and so their webhook-id.
     public func recover() async throws {
         records = try await journal.jobRecords()
+        overrides = try await journal.overrides()
+        held = try await journal.events(limit: 10_000).first { $0.kind == "hold" || $0.kind == "resume" }?.kind == "hold"
+        applyOverrides()
         replan()
         let cutOff = records.values.filter { $0.state == .inflight }.count
         try await journal.append(JournalEvent(at: time.now(), kind: "start",
@@ -80,6 +87,21 @@ public actor Scheduler {
         self.tick = tick
         tickInterval = interval
         wake.signal()
+    }
+
+    /// The file's schedule with every override applied: a delay shifts the item, an extend
+    /// moves its end.
+    private func applyOverrides() {
+        var effective = fileSchedule
+        effective.items = fileSchedule.items.map { item in
+            guard let o = overrides[item.id] else { return item }
+            var moved = item
+            moved.start = item.start.addingTimeInterval(TimeInterval(o.shift))
+            moved.end = item.end.addingTimeInterval(TimeInterval(o.shift + o.extension_))
+            return moved
+        }
+        effective.items.sort { ($0.start, $0.end, $0.id) < ($1.start, $1.end, $1.id) }
+        schedule = effective
     }
 
     private func replan() {
@@ -120,9 +142,19 @@ public actor Scheduler {
         }
     }
 
-    private func fire(_ job: PlannedJob, now: Date) async {
+    private func fire(_ job: PlannedJob, now: Date, manualBy: String? = nil) async {
         guard let item = schedule.item(id: job.itemID), let target = schedule.target(named: job.target) else { return }
         var record = records[job.id] ?? JobRecord(id: job.id, state: .planned, instant: job.instant, deadline: job.deadline, updatedAt: now)
+        var job = job
+        if let by = manualBy {
+            // A new send with a new webhook-id, sent now; its body carries the moment it was accepted.
+            if records[job.id] != nil { record.send += 1 }
+            record.attempts = 0
+            record.lateBy = nil
+            record.detail = "sent by hand by \(by)"
+            job.instant = now
+            job.deadline = max(job.deadline, now.addingTimeInterval(Planner.stopGracePeriod))
+        }
         let lateness = now.timeIntervalSince(job.instant)
         var meta: Logger.Metadata = ["item": "\(job.itemID)", "action": "\(job.action.rawValue)", "target": "\(job.target)",
                                      "webhook_id": "\(WebhookSigner.webhookID(job: job.id, send: record.send))"]
@@ -152,7 +184,7 @@ public actor Scheduler {
         }
         if lateness > Self.latenessThreshold { meta["lateness"] = "\(String(format: "%.1f", lateness))s" }
         logger.info("firing", metadata: meta)
-        let context = DeliveryContext(schedule: schedule, item: item, job: job, send: record.send)
+        let context = DeliveryContext(schedule: schedule, item: item, job: job, send: record.send, timestamp: job.instant)
         let deliverer = self.deliverer
         let firstAttempt = record.attempts + 1
         let id = job.id
@@ -238,7 +270,12 @@ public actor Scheduler {
     /// jobs take the new times, jobs of removed items are dropped.
     public func reload(_ newSchedule: Schedule) async {
         let before = plan.count
-        schedule = newSchedule
+        fileSchedule = newSchedule
+        for item in overrides.keys where newSchedule.item(id: item) == nil {
+            overrides[item] = nil
+            try? await journal.removeOverride(item: item)
+        }
+        applyOverrides()
         replan()
         try? await journal.append(JournalEvent(at: time.now(), kind: "reload",
                                                detail: "schedule \(newSchedule.id): \(plan.count) jobs (was \(before)), \(queue.count) pending"))
@@ -253,9 +290,22 @@ public actor Scheduler {
                                                                                     "first": "\(error.diagnostics.first?.description ?? "")"])
     }
 
-    public func hold() { held = true; wake.signal() }
+    public func hold(by: String) async {
+        held = true
+        try? await journal.append(JournalEvent(at: time.now(), kind: "hold", detail: "by \(by)"))
+        logger.notice("hold: no job fires until resume", metadata: ["by": "\(by)"])
+        wake.signal()
+    }
 
-    public func resume() { held = false; wake.signal() }
+    /// Goes on; jobs that became due while held follow the firing rule (as after downtime).
+    public func resume(by: String) async {
+        held = false
+        try? await journal.append(JournalEvent(at: time.now(), kind: "resume", detail: "by \(by)"))
+        logger.notice("resume", metadata: ["by": "\(by)"])
+        wake.signal()
+    }
+
+    public var isHeld: Bool { held }
 
     /// Stops firing new jobs, waits up to `grace` seconds for deliveries in flight, then cancels
     /// the rest; those stay in flight in the journal and are sent again after restart.
@@ -274,6 +324,111 @@ public actor Scheduler {
         try? await journal.append(JournalEvent(at: time.now(), kind: "stop", detail: "\(cutOff) deliveries cut off"))
         logger.info("scheduler stopped", metadata: ["cut_off": "\(cutOff)"])
     }
+
+    // MARK: Operators
+
+    /// Why an operator's command was not carried out; `unknown` marks an item that does not exist.
+    public struct Refusal: Error, Sendable, CustomStringConvertible {
+        public var description: String
+        public var unknown = false
+    }
+
+    private func onlineItem(_ id: String) throws(Refusal) -> Item {
+        guard let item = schedule.item(id: id) else { throw Refusal(description: "unknown item '\(id)'", unknown: true) }
+        guard item.online else { throw Refusal(description: "item '\(id)' is on-site only; nothing is streamed") }
+        return item
+    }
+
+    private func states(_ item: String, _ action: Action) -> [JobState] {
+        plan.values.filter { $0.itemID == item && $0.action == action }.map { records[$0.id]?.state ?? .planned }
+    }
+
+    private func hasStarted(_ item: String) -> Bool { states(item, .start).contains { $0 == .delivered || $0 == .inflight } }
+    private func hasStopped(_ item: String) -> Bool { states(item, .stop).contains { $0 == .delivered || $0 == .inflight } }
+
+    /// `onair start|stop ITEM`: sends now, as a new send; the scheduled job is then done.
+    public func sendNow(item id: String, action: Action, again: Bool, by: String) async throws(Refusal) -> String {
+        let item = try onlineItem(id)
+        if action == .start, hasStarted(id), !again {
+            throw Refusal(description: "'\(id)' was already started; use --again to send the start once more")
+        }
+        let jobs = plan.values.filter { $0.itemID == id && $0.action == action }.sorted { $0.target < $1.target }
+        guard !jobs.isEmpty else { throw Refusal(description: "no target of '\(id)' takes a \(action.rawValue) call") }
+        if jobs.contains(where: { active[$0.id] != nil }) {
+            throw Refusal(description: "a \(action.rawValue) of '\(id)' is being delivered right now; see onair history \(id)")
+        }
+        let now = time.now()
+        if action == .start {
+            // A prepare after the stream went live by hand would be wrong: it is done.
+            for job in plan.values where job.itemID == id && job.action == .prepare && !(records[job.id]?.state.isFinal ?? false) {
+                await persist(JobRecord(id: job.id, state: .cancelled, instant: job.instant, deadline: job.deadline, updatedAt: now,
+                                        detail: "item started by hand by \(by)"))
+            }
+        }
+        try? await journal.append(JournalEvent(at: now, kind: action.rawValue, detail: "\(id) sent by hand by \(by)"))
+        for job in jobs { await fire(job, now: now, manualBy: by) }
+        replan()
+        wake.signal()
+        _ = item
+        return "\(action.rawValue) of '\(id)' sent to \(jobs.map(\.target).joined(separator: ", "))"
+    }
+
+    /// `onair extend ITEM DURATION`: moves the item's stop later.
+    public func extend(item id: String, by seconds: Int, who: String) async throws(Refusal) -> String {
+        let item = try onlineItem(id)
+        if hasStopped(id) { throw Refusal(description: "'\(id)' was already stopped; nothing to extend") }
+        var o = overrides[id] ?? ItemOverride(item: id, by: who, at: time.now())
+        o.extension_ += seconds
+        o.by = who
+        o.at = time.now()
+        try await store(o)
+        return "'\(id)' now ends at \(WallClock.localText(item.end.addingTimeInterval(TimeInterval(seconds)), in: schedule.timeZone))"
+    }
+
+    /// `onair delay ITEM DURATION`: shifts prepare, start and stop later; refused once started.
+    public func delay(item id: String, by seconds: Int, who: String) async throws(Refusal) -> String {
+        let item = try onlineItem(id)
+        if hasStarted(id) { throw Refusal(description: "'\(id)' has already started; use extend to move its end") }
+        var o = overrides[id] ?? ItemOverride(item: id, by: who, at: time.now())
+        o.shift += seconds
+        o.by = who
+        o.at = time.now()
+        try await store(o)
+        return "'\(id)' now starts at \(WallClock.localText(item.start.addingTimeInterval(TimeInterval(seconds)), in: schedule.timeZone))"
+    }
+
+    private func store(_ o: ItemOverride) async throws(Refusal) {
+        do {
+            try await journal.save(o)
+        } catch {
+            throw Refusal(description: "cannot journal the change: \(error)")
+        }
+        overrides[o.item] = o
+        try? await journal.append(JournalEvent(at: time.now(), kind: "override",
+                                               detail: "\(o.item): shift \(DurationText.format(o.shift)), extension \(DurationText.format(o.extension_)) by \(o.by)"))
+        applyOverrides()
+        replan()
+        wake.signal()
+    }
+
+    /// `onair skip ITEM`: cancels the item's pending jobs; refused while it is on air.
+    public func skip(item id: String, who: String) async throws(Refusal) -> String {
+        _ = try onlineItem(id)
+        if hasStarted(id) && !hasStopped(id) { throw Refusal(description: "'\(id)' is on air; use stop") }
+        let now = time.now()
+        var cancelled = 0
+        for job in plan.values where job.itemID == id && !(records[job.id]?.state.isFinal ?? false) && active[job.id] == nil {
+            await persist(JobRecord(id: job.id, state: .cancelled, send: records[job.id]?.send ?? 0, instant: job.instant,
+                                    deadline: job.deadline, updatedAt: now, detail: "skipped by \(who)"))
+            cancelled += 1
+        }
+        try? await journal.append(JournalEvent(at: now, kind: "skip", detail: "\(id) by \(who): \(cancelled) jobs cancelled"))
+        replan()
+        wake.signal()
+        return "'\(id)' skipped: \(cancelled) pending job\(cancelled == 1 ? "" : "s") cancelled"
+    }
+
+    public var currentOverrides: [String: ItemOverride] { overrides }
 
     public func snapshot(nextCount: Int = 10) -> SchedulerSnapshot {
         var onAir: [SchedulerSnapshot.OnAir] = []
