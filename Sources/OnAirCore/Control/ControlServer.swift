@@ -29,10 +29,10 @@ public struct ControlServer: Service {
             chmod(path, 0o660)
             logger.info("control socket listening", metadata: ["socket": "\(path)"])
         }
+        defer { unlink(path) }
         try await cancelWhenGracefulShutdown {
             try await server.run()
         }
-        unlink(socketPath)
     }
 }
 
@@ -60,7 +60,16 @@ struct ControlAPI {
         json(Answer(ok: false, error: message), status: status)
     }
 
+    /// No endpoint takes a body; a large one is refused unread and the connection closed, so
+    /// that reading it cannot take time from the scheduler.
+    static let maximumBody = 64 * 1024
+
     func handle(_ request: FlyingFox.HTTPRequest) async -> FlyingFox.HTTPResponse {
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > Self.maximumBody {
+            var response = Self.refuse(HTTPStatusCode(413, phrase: "Content Too Large"), "request body too large (at most \(Self.maximumBody) bytes)")
+            response.headers[HTTPHeader.connection] = "close"
+            return response
+        }
         let parts = request.path.split(separator: "/").map(String.init)
         let who = request.headers[HTTPHeader("X-OnAir-User")].map { String($0.prefix(64)) } ?? "an unnamed client"
         func query(_ name: String) -> String? { request.query.first { $0.name == name }?.value }
