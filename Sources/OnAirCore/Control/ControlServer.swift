@@ -30,8 +30,12 @@ public struct ControlServer: Service {
             logger.info("control socket listening", metadata: ["socket": "\(path)"])
         }
         defer { unlink(path) }
-        try await cancelWhenGracefulShutdown {
-            try await server.run()
+        do {
+            try await cancelWhenGracefulShutdown {
+                try await server.run()
+            }
+        } catch is CancellationError {
+            // Graceful shutdown: the socket closes with the daemon.
         }
     }
 }
