@@ -8,6 +8,7 @@
   idle      -- CPU time (utime+stime) the daemon uses over 60 s with its next job hours away.
   startup   -- process start to the "ready" log line, with a journal of 100,000 attempts.
   memory    -- peak RSS (VmHWM) of a daemon running a 10,000-item schedule.
+  status    -- `onair status` wall time, run repeatedly while the daemon delivers the burst above.
 
 usage: bench/daemon.py [lateness|burst|idle|startup|memory ...]   (default: all)
 """
@@ -115,7 +116,7 @@ def lateness(tmp):
           f"max {late[-1]:.2f} ms, min {late[0]:.2f} ms (never early: {late[0] >= 0})")
 
 
-def burst(tmp):
+def burst(tmp, probe_status=False):
     port, access, pidfile = nginx(tmp)
     start = int(time.time()) + 6
     lines = ["id: bench-burst", "title: Burst", "timezone: UTC", "targets:"]
@@ -127,7 +128,27 @@ def burst(tmp):
         lines.append(f"      - {{ id: item-{k}, title: Item {k}, start: \"{clock(start)}\", duration: 10m, targets: [t{k}] }}")
     config = os.path.join(tmp, "burst.yaml")
     open(config, "w").write("\n".join(lines) + "\n")
-    p, _ = start_daemon(config, os.path.join(tmp, "state-burst"))
+    state = os.path.join(tmp, "state-burst")
+    p, _ = start_daemon(config, state)
+    if probe_status:
+        # `onair status` (the whole CLI process) over and over from just before the instant
+        # until the burst is over.
+        while time.time() < start - 0.3:
+            time.sleep(0.01)
+        cli, api = [], []
+        while time.time() < start + 1.5:
+            t0 = time.perf_counter()
+            r = subprocess.run([binary, "status", "--json", "--socket", state + ".sock", "--state", state], capture_output=True)
+            cli.append((time.perf_counter() - t0) * 1000)
+            if r.returncode != 0:
+                sys.exit("status failed: " + r.stderr.decode())
+            r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{time_total}", "--unix-socket", state + ".sock",
+                                "http://localhost/v1/status"], capture_output=True)
+            api.append(float(r.stdout) * 1000)
+        cli.sort()
+        api.sort()
+        print(f"status during a 1,000-call burst: control API (curl time_total) {len(api)} calls, p50 {statistics.median(api):.1f} ms, "
+              f"max {api[-1]:.1f} ms; whole `onair status` process {len(cli)} calls, p50 {statistics.median(cli):.1f} ms, max {cli[-1]:.1f} ms")
     deadline = time.time() + 30
     while time.time() < deadline:
         if os.path.exists(access) and sum(1 for _ in open(access)) >= 1000:
@@ -138,6 +159,10 @@ def burst(tmp):
     arrivals = sorted(float(l.split()[0]) for l in open(access))
     print(f"burst: {len(arrivals)} of 1000 start calls arrived; first {1000 * (arrivals[0] - start):.1f} ms, "
           f"last {1000 * (arrivals[-1] - start):.1f} ms after the instant")
+
+
+def status(tmp):
+    burst(tmp, probe_status=True)
 
 
 def cpu_seconds(pid):
@@ -202,7 +227,7 @@ def memory(tmp):
 
 if not os.path.exists(binary):
     subprocess.run(["swift", "build", "-c", "release", "--product", "onair"], cwd=root, check=True)
-which = sys.argv[1:] or ["lateness", "burst", "idle", "startup", "memory"]
+which = sys.argv[1:] or ["lateness", "burst", "idle", "startup", "memory", "status"]
 with tempfile.TemporaryDirectory() as tmp:
     for name in which:
         globals()[name](tmp)

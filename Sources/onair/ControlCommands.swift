@@ -17,6 +17,7 @@ struct ControlClient {
         defer { client.shutdown() }
         var request = HTTPRequest(method: method, url: "http://localhost" + path, timeout: 30, connectTimeout: 2)
         request.unixSocket = socket
+        request.maximumResponseBytes = 64 * 1024 * 1024
         let user = ProcessInfo.processInfo.environment["USER"].map { "\($0) (uid \(getuid()))" } ?? "uid \(getuid())"
         request.headers = [.init("X-OnAir-User", user)]
         let result = await client.perform(request)

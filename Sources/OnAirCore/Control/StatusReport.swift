@@ -132,10 +132,11 @@ public struct StatusReport: Codable, Sendable, Equatable {
         if on_air.isEmpty {
             lines.append("  On air:   nothing")
         } else {
-            for (i, entry) in on_air.enumerated() {
+            for (i, entry) in on_air.prefix(5).enumerated() {
                 let when = entry.since.isEmpty ? "" : " since \(local(entry.since)), until \(local(entry.until))"
                 lines.append((i == 0 ? "  On air:   " : "            ") + "\(entry.item)\(entry.title.isEmpty ? "" : " \"\(entry.title)\"")\(when)")
             }
+            if on_air.count > 5 { lines.append("            … and \(on_air.count - 5) more (onair status --json)") }
         }
         if daemon == "running" {
             if next.isEmpty { lines.append("  Next:     no pending jobs") }
@@ -149,6 +150,7 @@ public struct StatusReport: Codable, Sendable, Equatable {
             for (i, f) in failures.prefix(5).enumerated() {
                 lines.append((i == 0 ? "  Failures: " : "            ") + "\(local(f.at)) \(f.job): \(f.detail.prefix(100))")
             }
+            if failures.count > 5 { lines.append("            … and \(failures.count - 5) more (onair history)") }
         }
         for (i, o) in overrides.enumerated() {
             lines.append((i == 0 ? "  Changes:  " : "            ") + "\(o.item): delay \(o.delay), extend \(o.extend) (by \(o.by), \(local(o.at)))")

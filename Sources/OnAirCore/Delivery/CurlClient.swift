@@ -118,13 +118,14 @@ public final class CurlClient: HTTPTransport, @unchecked Sendable {
 private final class BodySink {
     var bytes: [UInt8] = []
     var overflowed = false
+    var limit = CurlClient.maximumBodySize
 }
 
 private let writeBody: onair_curl_write_callback = { data, size, count, userdata in
     guard let data, let userdata else { return 0 }
     let sink = Unmanaged<BodySink>.fromOpaque(userdata).takeUnretainedValue()
     let length = size * count
-    let room = CurlClient.maximumBodySize - sink.bytes.count
+    let room = sink.limit - sink.bytes.count
     let taken = min(room, length)
     data.withMemoryRebound(to: UInt8.self, capacity: length) { pointer in
         sink.bytes.append(contentsOf: UnsafeBufferPointer(start: pointer, count: taken))
@@ -173,6 +174,7 @@ private final class Transfer {
     }
 
     private func configure(_ request: HTTPRequest) throws {
+        sink.limit = request.maximumResponseBytes
         try set(CURLOPT_URL, request.url)
         try set(CURLOPT_NOSIGNAL, 1)
         // Only http and https, never a redirect: credentials go to the target's own URL only.

@@ -32,6 +32,8 @@ public struct HTTPRequest: Sendable {
     public var basicAuth: BasicCredentials?
     /// Speak HTTP over this Unix domain socket instead of TCP (the control socket).
     public var unixSocket: String?
+    /// The response body is read up to this many bytes (64 KiB for platforms, more for the CLI).
+    public var maximumResponseBytes: Int = CurlClient.maximumBodySize
 
     public init(method: String, url: String, headers: [Header] = [], body: [UInt8]? = nil, timeout: Double = 10,
                 connectTimeout: Double? = nil, caFile: String? = nil, basicAuth: BasicCredentials? = nil) {
