@@ -34,8 +34,10 @@ public struct ControlServer: Service {
             try await cancelWhenGracefulShutdown {
                 try await server.run()
             }
-        } catch is CancellationError {
-            // Graceful shutdown: the socket closes with the daemon.
+        } catch {
+            // At graceful shutdown FlyingFox ends with a cancellation or "disconnected": the socket
+            // closes with the daemon. Any other end is a failure of the service.
+            if !(error is CancellationError) && !Task.isShuttingDownGracefully { throw error }
         }
     }
 }

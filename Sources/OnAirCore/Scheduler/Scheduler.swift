@@ -307,20 +307,18 @@ public actor Scheduler {
 
     public var isHeld: Bool { held }
 
-    /// Stops firing new jobs, waits up to `grace` seconds for deliveries in flight, then cancels
-    /// the rest; those stay in flight in the journal and are sent again after restart.
+    /// Stops firing new jobs. Deliveries waiting to retry stop at once; a call on the wire gets up to
+    /// `grace` seconds to finish and be journaled. What is left stays in flight in the journal (cut
+    /// off) and is sent again, with the same webhook-id, after restart.
     public func shutdown(grace: TimeInterval) async {
         stopping = true
         wake.signal()
-        let tasks = Array(active.values)
-        let deadline = Date().addingTimeInterval(grace)
-        for task in tasks {
-            while active.values.contains(where: { $0 == task }) && Date() < deadline {
-                try? await Task.sleep(nanoseconds: 20_000_000)
-            }
-        }
-        let cutOff = active.count
         for task in active.values { task.cancel() }
+        let deadline = Date().addingTimeInterval(grace)
+        while !active.isEmpty && Date() < deadline {
+            try? await Task.sleep(nanoseconds: 20_000_000)
+        }
+        let cutOff = records.values.filter { $0.state == .inflight }.count
         try? await journal.append(JournalEvent(at: time.now(), kind: "stop", detail: "\(cutOff) deliveries cut off"))
         logger.info("scheduler stopped", metadata: ["cut_off": "\(cutOff)"])
     }
