@@ -43,6 +43,7 @@ struct DaemonCommand: AsyncParsableCommand {
             throw ExitCode(error.exitStatus)
         }
         logger.info("ready", metadata: ["schedule": "\(config)", "state": "\(locations.state)", "version": "\(OnAirVersion.current)"])
+        await daemon.announceReady()
         try await daemon.run(extraServices: [ControlServer(daemon: daemon, socketPath: locations.socket)])
     }
 }

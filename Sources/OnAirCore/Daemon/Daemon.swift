@@ -33,6 +33,7 @@ public final class Daemon: Sendable {
     public let client: CurlClient?
     private let loader: ScheduleLoader
     public let startedAt: Date
+    public let notifier: SdNotifier
 
     /// Loads and validates the schedule, opens the journal and recovers; nothing fires yet.
     public static func start(options: Options, logger: Logger, time: TimeSource = SystemTime(),
@@ -58,12 +59,22 @@ public final class Daemon: Sendable {
         } catch {
             throw DaemonStartError(description: "cannot read the journal: \(error)", exitStatus: 74)
         }
+        let notifier = SdNotifier()
+        if let interval = notifier.watchdogInterval {
+            await scheduler.setTick(every: interval) { status in
+                notifier.loopTurned()
+                notifier.status(status)
+            }
+        } else if notifier.isActive {
+            await scheduler.setTick(every: 3600) { status in notifier.status(status) }
+        }
         return Daemon(options: options, scheduler: scheduler, journal: journal, logger: logger, client: client, loader: loader,
-                      startedAt: time.now())
+                      startedAt: time.now(), notifier: notifier)
     }
 
     private init(options: Options, scheduler: Scheduler, journal: SQLiteJournal, logger: Logger, client: CurlClient?,
-                 loader: ScheduleLoader, startedAt: Date) {
+                 loader: ScheduleLoader, startedAt: Date, notifier: SdNotifier) {
+        self.notifier = notifier
         self.options = options
         self.scheduler = scheduler
         self.journal = journal
@@ -77,14 +88,23 @@ public final class Daemon: Sendable {
     /// when not. Returns when the outcome is settled.
     @discardableResult
     public func reload() async -> Result<Schedule, ScheduleError> {
+        notifier.reloading()
+        defer { notifier.send("READY=1") }
         do {
             let schedule = try loader.load(path: options.configPath)
             await scheduler.reload(schedule)
+            notifier.status(await scheduler.statusLine())
             return .success(schedule)
         } catch {
             await scheduler.reloadRefused(error)
+            notifier.status("reload refused (\(error.diagnostics.count) problems); " + (await scheduler.statusLine()))
             return .failure(error)
         }
+    }
+
+    /// Tells systemd the daemon is ready: schedule loaded, journal recovered.
+    public func announceReady() async {
+        notifier.ready(status: await scheduler.statusLine())
     }
 
     /// Runs until SIGTERM or SIGINT, reloading on SIGHUP. `extraServices` run alongside
@@ -105,6 +125,7 @@ struct SchedulerService: Service {
         let scheduler = daemon.scheduler
         async let loop: Void = scheduler.run()
         try? await gracefulShutdown()
+        daemon.notifier.stopping()
         daemon.logger.info("shutting down: no new jobs; waiting for calls in flight", metadata: ["grace": "\(daemon.options.shutdownGrace)s"])
         await scheduler.shutdown(grace: daemon.options.shutdownGrace)
         await loop

@@ -54,8 +54,10 @@ public actor Scheduler {
     private var stopping = false
     /// Called on every turn of the loop (the systemd watchdog pings from here) and how often
     /// the loop must turn at least.
-    private var tick: (@Sendable () -> Void)?
+    private var tick: (@Sendable (String) -> Void)?
     private var tickInterval: TimeInterval = 3600
+    /// Items whose start was delivered and whose stop was not, kept for the cheap status line.
+    private var live: Set<String> = []
 
     /// A job that counts as late when handed to delivery more than this after its instant.
     public static let latenessThreshold: TimeInterval = 1
@@ -74,6 +76,7 @@ public actor Scheduler {
     public func recover() async throws {
         records = try await journal.jobRecords()
         overrides = try await journal.overrides()
+        for record in records.values.sorted(by: { $0.updatedAt < $1.updatedAt }) { updateLive(record) }
         held = try await journal.events(limit: 10_000).first { $0.kind == "hold" || $0.kind == "resume" }?.kind == "hold"
         applyOverrides()
         replan()
@@ -83,10 +86,40 @@ public actor Scheduler {
         logger.info("journal recovered", metadata: ["jobs": "\(plan.count)", "pending": "\(queue.count)", "cut_off": "\(cutOff)"])
     }
 
-    public func setTick(every interval: TimeInterval, _ tick: @escaping @Sendable () -> Void) {
+    /// `tick` is called on every turn of the loop with a one-line status (sd_notify's STATUS= and
+    /// WATCHDOG=1 come from here, so a loop that stops turning stops both); the loop turns at
+    /// least every `interval` seconds.
+    public func setTick(every interval: TimeInterval, _ tick: @escaping @Sendable (String) -> Void) {
         self.tick = tick
         tickInterval = interval
         wake.signal()
+    }
+
+    /// "on air: a, b; next: c start 20:30:00" — short enough for systemctl status.
+    public func statusLine() -> String {
+        var parts: [String] = []
+        if held { parts.append("HELD") }
+        parts.append(live.isEmpty ? "on air: nothing" : "on air: " + live.sorted().prefix(3).joined(separator: ", ") + (live.count > 3 ? " +\(live.count - 3)" : ""))
+        if let next = queue.min?.job {
+            parts.append("next: \(next.itemID) \(next.action.rawValue) at \(WallClock.localText(next.instant, in: schedule.timeZone))")
+        } else {
+            parts.append("no pending jobs")
+        }
+        return parts.joined(separator: "; ")
+    }
+
+    private func updateLive(_ record: JobRecord) {
+        switch (record.id.action, record.state) {
+        case (.start, .delivered): live.insert(record.id.item)
+        case (.stop, .delivered), (.stop, .cancelled): live.remove(record.id.item)
+        default: break
+        }
+    }
+
+    /// A test hook (the control API exposes it only with ONAIR_DEBUG_STALL=1): blocks the
+    /// scheduler's executor, as a wedged loop would, so the watchdog's reaction can be tested.
+    public func stall(seconds: Double) {
+        Thread.sleep(forTimeInterval: seconds)
     }
 
     /// The file's schedule with every override applied: a delay shifts the item, an extend
@@ -117,7 +150,7 @@ public actor Scheduler {
     /// (reload, override), a step of the clock, or the next tick.
     public func run() async {
         while !stopping {
-            tick?()
+            tick?(statusLine())
             let now = time.now()
             if !held {
                 while let first = queue.min, first.job.instant <= now, !stopping {
@@ -201,6 +234,7 @@ public actor Scheduler {
     @discardableResult
     private func persist(_ record: JobRecord) async -> Bool {
         records[record.id] = record
+        updateLive(record)
         do {
             try await journal.save(record)
             return true
