@@ -253,6 +253,20 @@ struct DeliveryTests {
         #expect(records.first?.detail == "unexpected response: HTTP 200: nothing")
     }
 
+    @Test func unexpectedBodyUntilTheDeadlineIsReportedWithItsFirstLine() async throws {
+        let receiver = try Receiver()
+        let target = Target(name: "rtmp", kind: .templated(requests: [
+            .start: RequestTemplate(method: "GET", url: receiver.base + "/body/1000/ok",
+                                    expect: ResponseExpectation(statuses: [200], bodyPattern: "^[1-9]")),
+        ]))
+        let (result, records) = await deliver(target, deadlineIn: 0.6)
+        guard case .failed(let reason, let attempts) = result else { Issue.record("\(result)"); return }
+        #expect(attempts >= 2, "retried like a 5xx")
+        #expect(reason.hasPrefix("unexpected response: HTTP 200: nothing; gave up"))
+        #expect(records.last?.outcome == "failed")
+        #expect(records.last?.status == 200)
+    }
+
     @Test func everyAuthFormOnTheWireAndNeverInRecords() async throws {
         let receiver = try Receiver()
         let env = ["PW": "s3cr3t-pass", "TOKEN": "tok-123456", "KEY": "key-abcdef"]
