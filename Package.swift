@@ -61,14 +61,16 @@ let package = Package(
             dependencies: ["OnAirCore"],
             path: "bench/Sources/onair-bench"
         ),
+        // The real loopback receiver (Tests/Receiver/receiver.py) as a fixture for both test targets.
+        .target(name: "OnAirTestSupport", path: "Tests/OnAirTestSupport"),
         .testTarget(
             name: "OnAirCoreTests",
-            dependencies: ["OnAirCore"]
+            dependencies: ["OnAirCore", "OnAirTestSupport"]
         ),
         // Runs the real `onair` binary: exit statuses, output, end-to-end behaviour.
         .testTarget(
             name: "OnAirCLITests",
-            dependencies: ["onair", "OnAirCore"]
+            dependencies: ["onair", "OnAirCore", "OnAirTestSupport"]
         ),
     ]
 )

@@ -164,6 +164,13 @@ struct HistoryCommand: AsyncParsableCommand {
     }
 }
 
+/// A positive duration argument, else a usage error (exit 2).
+func validateDuration(_ text: String) throws {
+    guard let seconds = DurationText.seconds(text), seconds > 0 else {
+        throw ValidationError("'\(text)' is not a duration; write it like 90s, 10m or 1h30m")
+    }
+}
+
 /// `onair start|stop|skip ITEM`.
 struct ItemActionCommand {
     static func run(_ locations: Locations, _ item: String, _ verb: String, query: String = "") async throws {
@@ -199,9 +206,7 @@ struct ExtendCommand: AsyncParsableCommand {
     @OptionGroup var locations: Locations
     @Argument var item: String
     @Argument(help: "Like 10m or 1h30m.") var duration: String
-    func validate() throws {
-        guard let s = DurationText.seconds(duration), s > 0 else { throw ValidationError("'\(duration)' is not a duration; write it like 90s, 10m or 1h30m") }
-    }
+    func validate() throws { try validateDuration(duration) }
     func run() async throws { try await ItemActionCommand.run(locations, item, "extend", query: "?by=\(duration)") }
 }
 
@@ -210,9 +215,7 @@ struct DelayCommand: AsyncParsableCommand {
     @OptionGroup var locations: Locations
     @Argument var item: String
     @Argument(help: "Like 10m or 1h30m.") var duration: String
-    func validate() throws {
-        guard let s = DurationText.seconds(duration), s > 0 else { throw ValidationError("'\(duration)' is not a duration; write it like 90s, 10m or 1h30m") }
-    }
+    func validate() throws { try validateDuration(duration) }
     func run() async throws { try await ItemActionCommand.run(locations, item, "delay", query: "?by=\(duration)") }
 }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import OnAirCore
+import OnAirTestSupport
 
 /// A running daemon with its own state, socket and receiver, driven through the CLI.
 final class ControlRig: @unchecked Sendable {

@@ -1,46 +1,10 @@
 import Foundation
 import Testing
 import OnAirCore
+import OnAirTestSupport
 
-/// The loopback receiver, started for the end-to-end tests.
-final class LoopbackReceiver: @unchecked Sendable {
-    struct Request: Decodable {
-        var method: String
-        var path: String
-        var arrival: Double
-        var headers: [String: String]
-        var body: String
-    }
-
-    let port: Int
-    let logPath: String
-    private let pid: pid_t
-
-    init() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("onair-e2e-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        logPath = dir.appendingPathComponent("log.jsonl").path
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", CLI.repositoryRoot.appendingPathComponent("Tests/Receiver/receiver.py").path, logPath]
-        let out = Pipe()
-        process.standardOutput = out
-        try process.run()
-        var line = Data()
-        while let byte = try out.fileHandleForReading.read(upToCount: 1), !byte.isEmpty, byte != Data("\n".utf8) { line.append(byte) }
-        let fields = String(decoding: line, as: UTF8.self).split(separator: " ")
-        guard fields.count == 2, let port = Int(fields[0]), let pid = pid_t(fields[1]) else { throw CocoaError(.fileReadUnknown) }
-        self.port = port
-        self.pid = pid
-    }
-
-    deinit { kill(pid, SIGKILL) }
-
-    func requests() -> [Request] {
-        guard let text = try? String(contentsOfFile: logPath, encoding: .utf8) else { return [] }
-        return text.split(separator: "\n").compactMap { try? JSONDecoder().decode(Request.self, from: Data($0.utf8)) }
-    }
-}
+/// The loopback receiver of the end-to-end tests.
+typealias LoopbackReceiver = Receiver
 
 /// A schedule of `count` items starting `offset` seconds from now, each `length` seconds long.
 func nearSchedule(port: Int, path: String = "/ok/site", count: Int, offset: Double = 3, length: Double = 2, gap: Double = 1) -> String {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import OnAirCore
+import OnAirTestSupport
 
 /// Real streaming servers from Debian (nginx with libnginx-mod-rtmp, icecast2) fed by a real
 /// publisher (ffmpeg), driven by the real daemon. Skipped, with the reason, where they are missing.

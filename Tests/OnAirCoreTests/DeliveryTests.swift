@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import OnAirTestSupport
 @testable import OnAirCore
 
 @Suite("Signing and rendering")
