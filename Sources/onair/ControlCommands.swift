@@ -18,8 +18,10 @@ struct ControlClient {
         var request = HTTPRequest(method: method, url: "http://localhost" + path, timeout: 30, connectTimeout: 2)
         request.unixSocket = socket
         request.maximumResponseBytes = 64 * 1024 * 1024
-        let user = ProcessInfo.processInfo.environment["USER"].map { "\($0) (uid \(getuid()))" } ?? "uid \(getuid())"
-        request.headers = [.init("X-OnAir-User", user)]
+        // The daemon reads our uid from the socket (SO_PEERCRED); the name is only a label.
+        if let user = ProcessInfo.processInfo.environment["USER"], !user.isEmpty {
+            request.headers = [.init("X-OnAir-User", user)]
+        }
         let result = await client.perform(request)
         switch result.kind {
         case .response(let response): return .answer(status: response.status, body: Data(response.body))

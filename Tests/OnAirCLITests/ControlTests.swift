@@ -163,6 +163,7 @@ struct ControlTests {
         #expect(object?["held"] as? Bool == true, "hold survives a restart")
         let overrides = object?["overrides"] as? [[String: Any]]
         #expect(overrides?.first?["item"] as? String == "b")
+        #expect((overrides?.first?["by"] as? String)?.hasPrefix("uid \(getuid())") == true, "who asked, from SO_PEERCRED")
         #expect(overrides?.first?["delay"] as? String == "10m")
         let next = (object?["next"] as? [[String: Any]]) ?? []
         #expect(next.contains { $0["job"] as? String == "ctl/b/start/site" && ($0["in_seconds"] as? Int ?? 0) > 1100 })
