@@ -190,6 +190,17 @@ struct PlatformTests {
         ], log: dir + "/ffmpeg.log")
     }
 
+    /// Icecast on a free port in a fresh directory, with ffmpeg connected as the source of /live.
+    func icecastWithSource() async throws -> (dir: String, port: Int, icecast: Process, ffmpeg: Process) {
+        let dir = try CLI.temporaryFile("").replacingOccurrences(of: "/schedule.yaml", with: "")
+        let port = Platforms.freePort()
+        let icecast = try startIcecast(dir: dir, port: port)
+        try await Task.sleep(nanoseconds: 1_000_000_000)
+        let ffmpeg = try publish(to: port, dir: dir)
+        #expect(await Platforms.eventually(15) { !(await icecastSources(port)).isEmpty }, "the source is connected")
+        return (dir, port, icecast, ffmpeg)
+    }
+
     static let radioTarget = """
       radio:
         auth: { basic: { user: admin, password: env:ICECAST_ADMIN } }
@@ -218,14 +229,8 @@ struct PlatformTests {
     @Test(.enabled(if: Platforms.icecast && Platforms.ffmpeg != nil,
                    "needs icecast2 and ffmpeg (apt-get install icecast2; pip install imageio-ffmpeg)"))
     func icecastTitleFollowsTheItemAndTheMountIsKilledAtItsStop() async throws {
-        let dir = try CLI.temporaryFile("").replacingOccurrences(of: "/schedule.yaml", with: "")
-        let port = Platforms.freePort()
-        let icecast = try startIcecast(dir: dir, port: port)
-        defer { icecast.terminate() }
-        try await Task.sleep(nanoseconds: 1_000_000_000)
-        let ffmpeg = try publish(to: port, dir: dir)
-        defer { if ffmpeg.isRunning { ffmpeg.terminate() } }
-        #expect(await Platforms.eventually(15) { !(await icecastSources(port)).isEmpty }, "the source is connected")
+        let (dir, port, icecast, ffmpeg) = try await icecastWithSource()
+        defer { icecast.terminate(); if ffmpeg.isRunning { ffmpeg.terminate() } }
 
         let title = "Plenaire opening — één zorg & welzijn"
         let config = dir + "/schedule.yaml"
@@ -246,14 +251,8 @@ struct PlatformTests {
     @Test(.enabled(if: Platforms.icecast && Platforms.ffmpeg != nil,
                    "needs icecast2 and ffmpeg (apt-get install icecast2; pip install imageio-ffmpeg)"))
     func aWrongPasswordLeavesIcecastUntouchedAndIsReported() async throws {
-        let dir = try CLI.temporaryFile("").replacingOccurrences(of: "/schedule.yaml", with: "")
-        let port = Platforms.freePort()
-        let icecast = try startIcecast(dir: dir, port: port)
-        defer { icecast.terminate() }
-        try await Task.sleep(nanoseconds: 1_000_000_000)
-        let ffmpeg = try publish(to: port, dir: dir)
-        defer { if ffmpeg.isRunning { ffmpeg.terminate() } }
-        #expect(await Platforms.eventually(15) { !(await icecastSources(port)).isEmpty })
+        let (dir, port, icecast, ffmpeg) = try await icecastWithSource()
+        defer { icecast.terminate(); if ffmpeg.isRunning { ffmpeg.terminate() } }
         let titleBefore = (await icecastSources(port)).first?["title"] as? String
 
         let config = dir + "/schedule.yaml"

@@ -380,7 +380,7 @@ public actor Scheduler {
 
     /// `onair start|stop ITEM`: sends now, as a new send; the scheduled job is then done.
     public func sendNow(item id: String, action: Action, again: Bool, by: String) async throws(Refusal) -> String {
-        let item = try onlineItem(id)
+        _ = try onlineItem(id)
         if action == .start, hasStarted(id), !again {
             throw Refusal(description: "'\(id)' was already started; use --again to send the start once more")
         }
@@ -401,7 +401,6 @@ public actor Scheduler {
         for job in jobs { await fire(job, now: now, manualBy: by) }
         replan()
         wake.signal()
-        _ = item
         return "\(action.rawValue) of '\(id)' sent to \(jobs.map(\.target).joined(separator: ", "))"
     }
 
@@ -409,11 +408,7 @@ public actor Scheduler {
     public func extend(item id: String, by seconds: Int, who: String) async throws(Refusal) -> String {
         let item = try onlineItem(id)
         if hasStopped(id) { throw Refusal(description: "'\(id)' was already stopped; nothing to extend") }
-        var o = overrides[id] ?? ItemOverride(item: id, by: who, at: time.now())
-        o.extension_ += seconds
-        o.by = who
-        o.at = time.now()
-        try await store(o)
+        try await addOverride(id, shift: 0, extension: seconds, who: who)
         return "'\(id)' now ends at \(WallClock.localText(item.end.addingTimeInterval(TimeInterval(seconds)), in: schedule.timeZone))"
     }
 
@@ -421,12 +416,18 @@ public actor Scheduler {
     public func delay(item id: String, by seconds: Int, who: String) async throws(Refusal) -> String {
         let item = try onlineItem(id)
         if hasStarted(id) { throw Refusal(description: "'\(id)' has already started; use extend to move its end") }
+        try await addOverride(id, shift: seconds, extension: 0, who: who)
+        return "'\(id)' now starts at \(WallClock.localText(item.start.addingTimeInterval(TimeInterval(seconds)), in: schedule.timeZone))"
+    }
+
+    /// Adds to the item's stored override (delays and extensions add up) and puts it in force.
+    private func addOverride(_ id: String, shift: Int, extension seconds: Int, who: String) async throws(Refusal) {
         var o = overrides[id] ?? ItemOverride(item: id, by: who, at: time.now())
-        o.shift += seconds
+        o.shift += shift
+        o.extension_ += seconds
         o.by = who
         o.at = time.now()
         try await store(o)
-        return "'\(id)' now starts at \(WallClock.localText(item.start.addingTimeInterval(TimeInterval(seconds)), in: schedule.timeZone))"
     }
 
     private func store(_ o: ItemOverride) async throws(Refusal) {
