@@ -23,6 +23,16 @@ enum Logs {
     }
 }
 
+/// Starts the daemon, or prints why it cannot and exits with its status (78 for a bad schedule).
+func startDaemon(config: String, state: String, logger: Logger) async throws -> Daemon {
+    do {
+        return try await Daemon.start(options: .init(configPath: config, stateDirectory: state), logger: logger)
+    } catch let error as DaemonStartError {
+        Terminal.error(error.description)
+        throw ExitCode(error.exitStatus)
+    }
+}
+
 struct DaemonCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "daemon",
@@ -35,13 +45,7 @@ struct DaemonCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = Logs.logger()
-        let daemon: Daemon
-        do {
-            daemon = try await Daemon.start(options: .init(configPath: config, stateDirectory: locations.state), logger: logger)
-        } catch let error as DaemonStartError {
-            Terminal.error(error.description)
-            throw ExitCode(error.exitStatus)
-        }
+        let daemon = try await startDaemon(config: config, state: locations.state, logger: logger)
         logger.info("ready", metadata: ["schedule": "\(config)", "state": "\(locations.state)", "version": "\(OnAirVersion.current)"])
         await daemon.announceReady()
         try await daemon.run(extraServices: [ControlServer(daemon: daemon, socketPath: locations.socket)])
@@ -76,13 +80,7 @@ struct DemoCommand: AsyncParsableCommand {
         Terminal.out(PlanReport(schedule: schedule, jobs: Planner.plan(schedule)).table())
 
         let logger = Logs.logger()
-        let daemon: Daemon
-        do {
-            daemon = try await Daemon.start(options: .init(configPath: configPath, stateDirectory: dir + "/state"), logger: logger)
-        } catch let error as DaemonStartError {
-            Terminal.error(error.description)
-            throw ExitCode(error.exitStatus)
-        }
+        let daemon = try await startDaemon(config: configPath, state: dir + "/state", logger: logger)
         // Stop once every job is done.
         let total = Planner.plan(schedule).count
         Task {

@@ -28,16 +28,16 @@ struct ValidateCommand: ParsableCommand {
             let schedule = try loader.load(path: file)
             let jobs = Planner.plan(schedule)
             if json {
-                Terminal.out(#"{"valid":true,"file":\#(jsonString(file)),"items":\#(schedule.items.count),"jobs":\#(jobs.count)}"#)
+                Terminal.out(#"{"valid":true,"file":\#(JSON.string(file)),"items":\#(schedule.items.count),"jobs":\#(jobs.count)}"#)
             } else {
                 Terminal.out("\(file): valid: \(schedule.title), \(schedule.days.count) days, \(schedule.items.count) items, \(jobs.count) jobs")
             }
         } catch {
             if json {
                 let rows = error.diagnostics.map {
-                    #"{"file":\#(jsonString($0.file)),"line":\#($0.line),"column":\#($0.column),"message":\#(jsonString($0.message))}"#
+                    #"{"file":\#(JSON.string($0.file)),"line":\#($0.line),"column":\#($0.column),"message":\#(JSON.string($0.message))}"#
                 }
-                Terminal.out(#"{"valid":false,"file":\#(jsonString(file)),"errors":[\#(rows.joined(separator: ","))]}"#)
+                Terminal.out(#"{"valid":false,"file":\#(JSON.string(file)),"errors":[\#(rows.joined(separator: ","))]}"#)
             } else {
                 Terminal.error(error.description)
             }
@@ -117,10 +117,4 @@ enum TimeArgument {
             throw ValidationError("\(option) '\(text)' is not a time")
         }
     }
-}
-
-/// A JSON string literal.
-func jsonString(_ text: String) -> String {
-    let data = (try? JSONEncoder().encode(text)) ?? Data("\"\"".utf8)
-    return String(decoding: data, as: UTF8.self)
 }

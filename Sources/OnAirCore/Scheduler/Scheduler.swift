@@ -38,6 +38,9 @@ public actor Scheduler {
     public private(set) var fileSchedule: Schedule
     public private(set) var schedule: Schedule
     private var overrides: [String: ItemOverride] = [:]
+    /// The in-force schedule's items and targets by name, so firing a job is not a scan of the week.
+    private var itemsByID: [String: Item] = [:]
+    private var targetsByName: [String: Target] = [:]
     private let journal: JournalStore
     private let deliverer: Deliverer
     private let time: TimeSource
@@ -65,6 +68,8 @@ public actor Scheduler {
     public init(schedule: Schedule, journal: JournalStore, deliverer: Deliverer, time: TimeSource, logger: Logger) {
         self.fileSchedule = schedule
         self.schedule = schedule
+        self.itemsByID = Dictionary(schedule.items.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        self.targetsByName = Dictionary(schedule.targets.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         self.journal = journal
         self.deliverer = deliverer
         self.time = time
@@ -135,6 +140,8 @@ public actor Scheduler {
         }
         effective.items.sort { ($0.start, $0.end, $0.id) < ($1.start, $1.end, $1.id) }
         schedule = effective
+        itemsByID = Dictionary(effective.items.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        targetsByName = Dictionary(effective.targets.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
     }
 
     private func replan() {
@@ -176,7 +183,7 @@ public actor Scheduler {
     }
 
     private func fire(_ job: PlannedJob, now: Date, manualBy: String? = nil) async {
-        guard let item = schedule.item(id: job.itemID), let target = schedule.target(named: job.target) else { return }
+        guard let item = itemsByID[job.itemID], let target = targetsByName[job.target] else { return }
         var record = records[job.id] ?? JobRecord(id: job.id, state: .planned, instant: job.instant, deadline: job.deadline, updatedAt: now)
         var job = job
         if let by = manualBy {
@@ -366,7 +373,7 @@ public actor Scheduler {
     }
 
     private func onlineItem(_ id: String) throws(Refusal) -> Item {
-        guard let item = schedule.item(id: id) else { throw Refusal(description: "unknown item '\(id)'", unknown: true) }
+        guard let item = itemsByID[id] else { throw Refusal(description: "unknown item '\(id)'", unknown: true) }
         guard item.online else { throw Refusal(description: "item '\(id)' is on-site only; nothing is streamed") }
         return item
     }
@@ -464,11 +471,8 @@ public actor Scheduler {
     public var currentOverrides: [String: ItemOverride] { overrides }
 
     public func snapshot(nextCount: Int = 10) -> SchedulerSnapshot {
-        var onAir: [SchedulerSnapshot.OnAir] = []
-        for item in schedule.items where item.online {
-            let started = records.values.contains { $0.id.item == item.id && $0.id.action == .start && $0.state == .delivered }
-            let stopped = records.values.contains { $0.id.item == item.id && $0.id.action == .stop && ($0.state == .delivered || $0.state == .cancelled) }
-            if started && !stopped { onAir.append(.init(item: item.id, title: item.title, since: item.start, until: item.end)) }
+        let onAir = live.sorted().compactMap { id in
+            itemsByID[id].map { SchedulerSnapshot.OnAir(item: $0.id, title: $0.title, since: $0.start, until: $0.end) }
         }
         var copy = queue
         var next: [PlannedJob] = []
