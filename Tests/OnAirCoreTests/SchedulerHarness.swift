@@ -15,13 +15,38 @@ final class RecordingTransport: HTTPTransport, @unchecked Sendable {
 
     private let lock = NSLock()
     private var log: [Call] = []
+    private var holding = false
+    private var held: [CheckedContinuation<Void, Never>] = []
     let time: TimeSource
 
     init(time: TimeSource) { self.time = time }
 
     var calls: [Call] { lock.withLock { log } }
 
+    /// From now on calls stay "on the wire" (unanswered, deaf to cancellation like a libcurl
+    /// transfer) until `release()`.
+    func holdCalls() { lock.withLock { holding = true } }
+
+    /// Calls currently held on the wire.
+    var onTheWire: Int { lock.withLock { held.count } }
+
+    func release() {
+        let waiting = lock.withLock { () -> [CheckedContinuation<Void, Never>] in
+            holding = false
+            defer { held = [] }
+            return held
+        }
+        for continuation in waiting { continuation.resume() }
+    }
+
     func perform(_ request: HTTPRequest) async -> TransferResult {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let resumeNow = lock.withLock { () -> Bool in
+                if holding { held.append(continuation) }
+                return !holding
+            }
+            if resumeNow { continuation.resume() }
+        }
         let json = request.body.flatMap { try? JSONSerialization.jsonObject(with: Data($0)) as? [String: Any] }
         let data = json?["data"] as? [String: Any]
         let call = Call(url: request.url, at: time.now(),

@@ -143,6 +143,24 @@ struct SchedulerTests {
         await rig.stop()
     }
 
+    @Test func aCallThatFinishesDuringShutdownIsJournaledAsDelivered() async throws {
+        let dir = temporaryDirectory()
+        let rig = try await SchedulerRig(schedule: try oneItemSchedule(), at: utc("2021-11-08T09:45:00Z"), journalDirectory: dir)
+        rig.transport.holdCalls()
+        rig.time.advance(to: utc("2021-11-08T09:50:00Z"))
+        #expect(await rig.eventually { rig.transport.onTheWire == 1 })
+        let shutdown = Task { await rig.scheduler.shutdown(grace: 5) }
+        try await Task.sleep(nanoseconds: 100_000_000)    // shutdown has cancelled the delivery's task by now
+        rig.transport.release()
+        await shutdown.value
+        await rig.loop.value
+        // What happened is on disk, though the task that saw it was cancelled: no resend after restart.
+        let records = try await SQLiteJournal(directory: dir).jobRecords()
+        #expect(records[JobID("t/show/prepare/site")!]?.state == .delivered)
+        let attempts = try await SQLiteJournal(directory: dir).attempts(item: "show", limit: 10)
+        #expect(attempts.map(\.outcome) == ["delivered"])
+    }
+
     @Test func aRestartDoesNotRepeatDeliveredJobs() async throws {
         let dir = temporaryDirectory()
         let first = try await SchedulerRig(schedule: try oneItemSchedule(), at: utc("2021-11-08T09:00:00Z"), journalDirectory: dir)

@@ -84,7 +84,8 @@ public struct ItemOverride: Sendable, Hashable, Codable {
 }
 
 /// The durable record of everything OnAir decided and did. Every call returns only once the
-/// change is on disk. Kept small so that a second store (PostgreSQL, for an active/standby pair)
+/// change is on disk, and a write runs to completion even if the calling task was cancelled
+/// (what happened during a shutdown must still be recorded). Kept small so that a second store (PostgreSQL, for an active/standby pair)
 /// can implement it.
 public protocol JournalStore: Sendable {
     /// Every job record, keyed by job id.

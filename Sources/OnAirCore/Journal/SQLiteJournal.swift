@@ -91,14 +91,14 @@ public final class SQLiteJournal: JournalStore {
     }
 
     public func save(_ override: ItemOverride) async throws {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(sql: "INSERT OR REPLACE INTO override (item, shift, extension, by, at) VALUES (?, ?, ?, ?, ?)",
                            arguments: [override.item, override.shift, override.extension_, override.by, override.at.timeIntervalSince1970])
         }
     }
 
     public func removeOverride(item: String) async throws {
-        try await pool.write { db in try db.execute(sql: "DELETE FROM override WHERE item = ?", arguments: [item]) }
+        try await write { db in try db.execute(sql: "DELETE FROM override WHERE item = ?", arguments: [item]) }
     }
 
     public func jobRecords() async throws -> [JobID: JobRecord] {
@@ -119,6 +119,14 @@ public final class SQLiteJournal: JournalStore {
                          updatedAt: Date(timeIntervalSince1970: row["updated_at"]), lateBy: row["late_by"], detail: row["detail"])
     }
 
+    /// Runs a write transaction to completion even when the asking task has been cancelled:
+    /// GRDB's async write gives up on a cancelled task, but shutdown cancels deliveries, and a call
+    /// that was answered during the grace period must still be journaled (or it is sent again).
+    private func write(_ updates: @escaping @Sendable (Database) throws -> Void) async throws {
+        let pool = self.pool
+        try await Task { try await pool.write(updates) }.value
+    }
+
     private static func write(_ record: JobRecord, _ db: Database) throws {
         try db.execute(sql: """
             INSERT OR REPLACE INTO job (id, item, state, send, attempts, instant, deadline, updated_at, late_by, detail)
@@ -129,11 +137,11 @@ public final class SQLiteJournal: JournalStore {
     }
 
     public func save(_ record: JobRecord) async throws {
-        try await pool.write { db in try Self.write(record, db) }
+        try await write { db in try Self.write(record, db) }
     }
 
     public func save(_ attempt: AttemptRecord, job: JobRecord) async throws {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(sql: """
                 INSERT INTO attempt (job, item, target, webhook_id, send, attempt, started_at, status, error, total_time, outcome, detail)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -145,7 +153,7 @@ public final class SQLiteJournal: JournalStore {
     }
 
     public func append(_ event: JournalEvent) async throws {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(sql: "INSERT INTO event (at, kind, detail, ok) VALUES (?, ?, ?, ?)",
                            arguments: [event.at.timeIntervalSince1970, event.kind, event.detail, event.ok])
         }
