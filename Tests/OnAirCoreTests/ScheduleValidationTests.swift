@@ -47,7 +47,9 @@ struct ScheduleValidationTests {
         let q = problems(replacing(line: 28, with: "        online: true"))
         #expect(q == ["24:9: programme item needs end or duration"])
         let dup = problems(replacing(line: 28, with: "        kind: x"))
-        #expect(dup == ["26:9: duplicate key 'kind' in the same mapping"])
+        // Reported where the key repeats; the first value counts, so the rest of the file is still checked.
+        #expect(dup == ["24:9: programme item needs end or duration",
+                        "28:9: duplicate key 'kind' in the same mapping (first at line 26, column 9)"])
     }
 
     @Test func badSlugs() {
@@ -214,7 +216,7 @@ struct HostileInputTests {
 
     @Test func hugeFileIsRefusedBeforeParsing() throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("huge-\(UUID()).yaml").path
-        FileManager.default.createFile(atPath: path, contents: Data(count: ScheduleLoader.maximumFileSize + 1))
+        _ = FileManager.default.createFile(atPath: path, contents: Data(count: ScheduleLoader.maximumFileSize + 1))
         defer { try? FileManager.default.removeItem(atPath: path) }
         #expect(throws: ScheduleError.self) { try ScheduleLoader().load(path: path) }
     }

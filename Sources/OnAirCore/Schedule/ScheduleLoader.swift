@@ -1,5 +1,4 @@
 import Foundation
-import Yams
 
 /// Reads a schedule file and checks it completely, reporting every problem at its line and column.
 ///
@@ -72,54 +71,26 @@ public struct ScheduleLoader: Sendable {
             throw ScheduleError(diagnostics: [Diagnostic(file: file, line: line, column: 1,
                 message: "contains a NUL byte; is this a binary file?")])
         }
-        let root: Node?
+        let document: YAMLDocument
         do {
             // Every scalar is read as text and interpreted by the builder (no YAML 1.1 "yes"/"10:00"
-            // guessing), so the basic resolver is both safer and faster.
-            root = try Yams.compose(yaml: text, .basic)
+            // guessing); libyaml's events go straight into compact nodes.
+            document = try YAMLReader.read(text)
         } catch {
-            throw ScheduleError(diagnostics: [Self.diagnostic(for: error, file: file)])
+            throw ScheduleError(diagnostics: [Diagnostic(file: file, line: error.mark.line, column: error.mark.column,
+                                                         message: error.message)])
         }
-        guard let root else {
+        guard let root = document.root else {
             throw ScheduleError(diagnostics: [Diagnostic(file: file, line: 1, column: 1,
                 message: "empty file; a schedule needs at least id, title, timezone, targets and days")])
         }
         var builder = ScheduleBuilder(file: file, options: options)
+        for problem in document.problems {
+            builder.error(SourcePosition(line: problem.mark.line, column: problem.mark.column), problem.message)
+        }
         let schedule = builder.build(root)
         if let schedule, builder.diagnostics.isEmpty { return schedule }
         throw ScheduleError(diagnostics: builder.diagnostics)
-    }
-
-    static func diagnostic(for error: Error, file: String) -> Diagnostic {
-        func make(_ mark: Mark, _ problem: String, _ context: YamlError.Context?) -> Diagnostic {
-            var message = "YAML syntax error: \(problem)"
-            if let context, !context.text.isEmpty, context.text.count < 80 {
-                message += " (\(context.text) at line \(context.mark.line), column \(context.mark.column))"
-            }
-            return Diagnostic(file: file, line: mark.line, column: mark.column, message: message)
-        }
-        guard let yaml = error as? YamlError else {
-            return Diagnostic(file: file, line: 1, column: 1, message: "YAML error: \(error)")
-        }
-        switch yaml {
-        case .scanner(let context, let problem, let mark, _),
-             .parser(let context, let problem, let mark, _),
-             .composer(let context, let problem, let mark, _):
-            return make(mark, problem, context)
-        case .reader(let problem, let offset, _, let text):
-            var line = 1, column = 1
-            if let offset {
-                for scalar in text.unicodeScalars.prefix(offset) {
-                    if scalar == "\n" { line += 1; column = 1 } else { column += 1 }
-                }
-            }
-            return Diagnostic(file: file, line: line, column: column, message: "cannot read YAML: \(problem)")
-        case .duplicatedKeysInMapping(let duplicates, let context):
-            return Diagnostic(file: file, line: max(context.mark.line, 1), column: max(context.mark.column, 1),
-                              message: "duplicate key '\(duplicates.joined(separator: "', '"))' in the same mapping")
-        default:
-            return Diagnostic(file: file, line: 1, column: 1, message: "YAML error: \(yaml)")
-        }
     }
 
     static func firstInvalidUTF8(in data: Data) -> SourcePosition {
@@ -181,8 +152,8 @@ private struct RawItem {
 
 /// A key's value together with where the key and the value stand.
 private struct Field {
-    var key: Node
-    var value: Node
+    var key: YAMLNode
+    var value: YAMLNode
 }
 
 private struct ScheduleBuilder {
@@ -199,15 +170,14 @@ private struct ScheduleBuilder {
         diagnostics.append(Diagnostic(file: file, line: position.line, column: position.column, message: message))
     }
 
-    func position(_ node: Node) -> SourcePosition {
-        guard let mark = node.mark else { return .start }
-        return SourcePosition(line: mark.line, column: mark.column)
+    func position(_ node: YAMLNode) -> SourcePosition {
+        SourcePosition(line: node.mark.line, column: node.mark.column)
     }
 
-    // MARK: Node access
+    // MARK: YAMLNode access
 
     /// The mapping's fields by key, reporting unknown keys and missing required ones.
-    mutating func fields(_ node: Node, _ what: String, allowed: [String], required: [String]) -> [String: Field]? {
+    mutating func fields(_ node: YAMLNode, _ what: String, allowed: [String], required: [String]) -> [String: Field]? {
         guard case .mapping(let mapping) = node else {
             error(position(node), "\(what) must be a mapping of keys to values, not \(describe(node))")
             return nil
@@ -237,17 +207,16 @@ private struct ScheduleBuilder {
         return " (allowed: \(allowed.joined(separator: ", ")))"
     }
 
-    func describe(_ node: Node) -> String {
+    func describe(_ node: YAMLNode) -> String {
         switch node {
         case .scalar(let s): "the value '\(s.string.prefix(40))'"
         case .mapping: "a mapping"
         case .sequence: "a list"
-        case .alias: "an alias"
         }
     }
 
-    func isNull(_ node: Node) -> Bool {
-        guard case .scalar(let s) = node, s.style == .plain else { return false }
+    func isNull(_ node: YAMLNode) -> Bool {
+        guard case .scalar(let s) = node, s.isPlain else { return false }
         return ["", "~", "null", "Null", "NULL"].contains(s.string)
     }
 
@@ -306,7 +275,7 @@ private struct ScheduleBuilder {
         }
     }
 
-    mutating func sequence(_ field: Field?, _ what: String) -> [Node]? {
+    mutating func sequence(_ field: Field?, _ what: String) -> [YAMLNode]? {
         guard let field else { return nil }
         if isNull(field.value) { return [] }
         guard case .sequence(let seq) = field.value else {
@@ -337,7 +306,7 @@ private struct ScheduleBuilder {
 
     // MARK: The schedule
 
-    mutating func build(_ root: Node) -> Schedule? {
+    mutating func build(_ root: YAMLNode) -> Schedule? {
         guard let top = fields(root, "the schedule",
                                allowed: ["id", "title", "theme", "timezone", "lead_time", "targets", "daily", "days"],
                                required: ["id", "title", "timezone", "targets", "days"])
@@ -405,7 +374,7 @@ private struct ScheduleBuilder {
         return ok ? targets : nil
     }
 
-    mutating func buildTarget(name: String, key: Node, _ node: Node) -> Target? {
+    mutating func buildTarget(name: String, key: YAMLNode, _ node: YAMLNode) -> Target? {
         let what = "target '\(name)'"
         guard let f = fields(node, what, allowed: ["url", "secret", "timeout", "ca_file", "auth", "requests"], required: []) else { return nil }
         let before = diagnostics.count
@@ -519,7 +488,7 @@ private struct ScheduleBuilder {
         guard let f = fields(field.value, "expect of \(ctx)", allowed: ["status", "body"], required: []) else { return nil }
         var statuses: [Int]?
         if let s = f["status"] {
-            let nodes: [Node]
+            let nodes: [YAMLNode]
             if case .sequence(let seq) = s.value { nodes = Array(seq) } else { nodes = [s.value] }
             statuses = []
             for node in nodes {
@@ -613,7 +582,7 @@ private struct ScheduleBuilder {
         return items.count == nodes.count ? items : nil
     }
 
-    mutating func buildItem(_ node: Node, isDaily: Bool) -> RawItem? {
+    mutating func buildItem(_ node: YAMLNode, isDaily: Bool) -> RawItem? {
         let what = isDaily ? "daily item" : "programme item"
         guard let f = fields(node, what, allowed: ["id", "title", "kind", "start", "end", "duration", "location", "online", "targets"],
                              required: ["id", "title", "start"])
@@ -833,15 +802,16 @@ private struct ScheduleBuilder {
     /// Two online items that share a target must not be on air at the same time: the platform
     /// would get a start for one while the other is live, and the first stop would end both.
     mutating func checkOverlaps(_ items: [Item], zone: TimeZone) {
-        var byTarget: [String: [Item]] = [:]
-        for item in items where item.online {
-            for target in item.targets { byTarget[target, default: []].append(item) }
+        // Positions in `items`, not copies of them: a 10,000-item week must stay small.
+        var byTarget: [String: [Int]] = [:]
+        for (position, item) in items.enumerated() where item.online {
+            for target in item.targets { byTarget[target, default: []].append(position) }
         }
         var reported = Set<String>()
         for (target, list) in byTarget.sorted(by: { $0.key < $1.key }) {
-            let sorted = list.sorted { ($0.start, $0.id) < ($1.start, $1.id) }
+            let sorted = list.sorted { (items[$0].start, items[$0].id) < (items[$1].start, items[$1].id) }
             var live: Item?
-            for item in sorted {
+            for item in sorted.lazy.map({ items[$0] }) {
                 if let current = live, item.start < current.end {
                     let key = "\(current.id)|\(item.id)"
                     if !reported.contains(key) {
