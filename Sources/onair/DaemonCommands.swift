@@ -24,9 +24,9 @@ enum Logs {
 }
 
 /// Starts the daemon, or prints why it cannot and exits with its status (78 for a bad schedule).
-func startDaemon(config: String, state: String, logger: Logger) async throws -> Daemon {
+func startDaemon(config: String, state: String, warmUp: Double = 2, logger: Logger) async throws -> Daemon {
     do {
-        return try await Daemon.start(options: .init(configPath: config, stateDirectory: state), logger: logger)
+        return try await Daemon.start(options: .init(configPath: config, stateDirectory: state, warmUpLead: warmUp), logger: logger)
     } catch let error as DaemonStartError {
         Terminal.error(error.description)
         throw ExitCode(error.exitStatus)
@@ -42,10 +42,17 @@ struct DaemonCommand: AsyncParsableCommand {
 
     @Option(help: "The schedule file (YAML).") var config: String
     @OptionGroup var locations: Locations
+    @Option(help: ArgumentHelp("Seconds before a call that its platform's connection is opened (0: never).",
+                               discussion: "A HEAD request for / on the platform's host, so DNS, TCP and TLS are done before the instant."))
+    var warmUp: Double = 2
+
+    func validate() throws {
+        guard warmUp >= 0 && warmUp <= 60 else { throw ValidationError("--warm-up must be between 0 and 60 seconds") }
+    }
 
     func run() async throws {
         let logger = Logs.logger()
-        let daemon = try await startDaemon(config: config, state: locations.state, logger: logger)
+        let daemon = try await startDaemon(config: config, state: locations.state, warmUp: warmUp, logger: logger)
         logger.info("ready", metadata: ["schedule": "\(config)", "state": "\(locations.state)", "version": "\(OnAirVersion.current)"])
         await daemon.announceReady()
         try await daemon.run(extraServices: [ControlServer(daemon: daemon, socketPath: locations.socket)])

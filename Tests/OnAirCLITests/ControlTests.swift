@@ -76,7 +76,7 @@ final class ControlRig: @unchecked Sendable {
     }
 
     func calls() -> [String] {
-        receiver.requests().compactMap { request in
+        receiver.calls().compactMap { request in
             guard let json = try? JSONSerialization.jsonObject(with: Data(request.body.utf8)) as? [String: Any] else { return nil }
             return "\((json["data"] as? [String: Any])?["item"] as? String ?? "") \(json["type"] as? String ?? "")"
         }
@@ -125,7 +125,7 @@ struct ControlTests {
         #expect(again.stderr == "onair: 'a' was already started; use --again to send the start once more\n")
         #expect(try rig.onair("start", "a", "--again").status == 0)
         #expect(rig.waitUntil(5) { rig.calls().count == 2 })
-        let ids = rig.receiver.requests().compactMap { $0.headers["webhook-id"] }
+        let ids = rig.receiver.calls().compactMap { $0.headers["webhook-id"] }
         #expect(Set(ids).count == 2, "a manual re-send is a new send with a new webhook-id")
         #expect(try rig.onair("delay", "a", "5m").stderr == "onair: 'a' has already started; use extend to move its end\n")
         #expect(try rig.onair("skip", "a").stderr == "onair: 'a' is on air; use stop\n")
@@ -226,7 +226,7 @@ struct ControlTests {
         }
         #expect(try rig.onair("status").status == 0)
         #expect(rig.waitUntil(10) { rig.calls().count == 2 })
-        let arrivals = rig.receiver.requests()
+        let arrivals = rig.receiver.calls()
         for request in arrivals {
             let json = try JSONSerialization.jsonObject(with: Data(request.body.utf8)) as? [String: Any]
             let scheduled = ISO8601DateFormatter().date(from: json?["timestamp"] as? String ?? "")!.timeIntervalSince1970

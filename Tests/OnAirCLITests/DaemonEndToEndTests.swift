@@ -64,15 +64,15 @@ func waitFor(_ timeout: TimeInterval, _ condition: () -> Bool) async -> Bool {
 struct DaemonEndToEndTests {
     @Test func everyCallArrivesOnceInOrderSignedAndOnTime() async throws {
         let receiver = try LoopbackReceiver()
-        let config = try CLI.temporaryFile(nearSchedule(port: receiver.port, count: 2))
+        let config = try CLI.temporaryFile(nearSchedule(port: receiver.port, count: 2, offset: 5))
         let state = (config as NSString).deletingLastPathComponent + "/state"
         let daemon = try startDaemon(config: config, state: state)
-        #expect(await waitFor(20) { receiver.requests().count >= 6 })
+        #expect(await waitFor(20) { receiver.calls().count >= 6 })
         try? await Task.sleep(nanoseconds: 300_000_000)
         daemon.terminate()  // SIGTERM: graceful, exit 0
         daemon.waitUntilExit()
         #expect(daemon.terminationStatus == 0)
-        let requests = receiver.requests()
+        let requests = receiver.calls()
         #expect(requests.count == 6)
         var seen: [String] = []
         for request in requests {
@@ -92,6 +92,11 @@ struct DaemonEndToEndTests {
         // item-0's stop and item-1's prepare share an instant: the stop goes first.
         #expect(seen == ["item-0 stream.prepare", "item-0 stream.start", "item-0 stream.stop", "item-1 stream.prepare",
                          "item-1 stream.start", "item-1 stream.stop"])
+        // The connection was opened ahead of the first call (HEAD /, about 2 s before) and the call went out on it.
+        let warmUp = try #require(receiver.warmUps().first)
+        #expect(warmUp.path == "/")
+        #expect(warmUp.arrival < requests[0].arrival - 1.5)
+        #expect(warmUp.peer == requests[0].peer, "the first call did not use the warmed connection")
     }
 
     @Test func killedWithSIGKILLDuringAndBetweenDeliveriesNothingIsLostAndRepeatsKeepTheirID() async throws {
@@ -101,7 +106,7 @@ struct DaemonEndToEndTests {
         let state = (config as NSString).deletingLastPathComponent + "/state"
         var daemon = try startDaemon(config: config, state: state)
         // Kill during the first delivery (the prepare is at the receiver, hanging).
-        #expect(await waitFor(15) { receiver.requests().count >= 1 })
+        #expect(await waitFor(15) { receiver.calls().count >= 1 })
         try? await Task.sleep(nanoseconds: 300_000_000)
         kill(daemon.processIdentifier, SIGKILL)
         daemon.waitUntilExit()
@@ -113,7 +118,7 @@ struct DaemonEndToEndTests {
         daemon = try startDaemon(config: config, state: state)
         let expected = (0..<3).flatMap { i in ["prepare", "start", "stop"].map { "item-\(i) stream.\($0)" } }
         func delivered() -> Set<String> {
-            Set(receiver.requests().compactMap { request -> String? in
+            Set(receiver.calls().compactMap { request -> String? in
                 guard let json = try? JSONSerialization.jsonObject(with: Data(request.body.utf8)) as? [String: Any] else { return nil }
                 return "\((json["data"] as? [String: Any])?["item"] as? String ?? "") \(json["type"] as? String ?? "")"
             })
@@ -125,7 +130,7 @@ struct DaemonEndToEndTests {
         #expect(delivered() == Set(expected), "every job arrived at least once")
         // A repeat is the same delivery: same webhook-id for the same job.
         var ids: [String: Set<String>] = [:]
-        for request in receiver.requests() {
+        for request in receiver.calls() {
             guard let json = try? JSONSerialization.jsonObject(with: Data(request.body.utf8)) as? [String: Any] else { continue }
             let key = "\((json["data"] as? [String: Any])?["item"] as? String ?? "") \(json["type"] as? String ?? "")"
             ids[key, default: []].insert(request.headers["webhook-id"] ?? "")

@@ -51,7 +51,7 @@ enum Platforms {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         let handle = FileHandle(forWritingAtPath: log)
         process.standardOutput = handle
         process.standardError = handle
@@ -218,7 +218,7 @@ struct PlatformTests {
         var env = ProcessInfo.processInfo.environment
         env["ICECAST_ADMIN"] = password
         process.environment = env
-        FileManager.default.createFile(atPath: state + ".log", contents: nil)
+        _ = FileManager.default.createFile(atPath: state + ".log", contents: nil)
         let log = FileHandle(forWritingAtPath: state + ".log")
         process.standardOutput = log
         process.standardError = log

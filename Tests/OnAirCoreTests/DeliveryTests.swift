@@ -224,6 +224,30 @@ struct DeliveryTests {
         #expect(receiver.requests().count == 1)
     }
 
+    @Test func aWarmedUpConnectionCarriesTheCallOverTLS() async throws {
+        let receiver = try Receiver(tls: true)
+        let target = Target(name: "site", kind: .standard(url: receiver.base + "/ok/site", secret: .environment("SITE_SECRET")),
+                            caFile: receiver.caFile)
+        let origin = try #require(target.origin(for: .start))
+        #expect(origin == receiver.base + "/")
+        let warm = await Deliverer(transport: client).warm(origin: origin, target: target)
+        guard case .response(let response) = warm.kind else { Issue.record("warm-up failed: \(warm.kind)"); return }
+        #expect(response.status == 200)
+        #expect(warm.newConnections == 1)
+        let (result, _) = await deliver(target)
+        #expect(result == .delivered(attempts: 1))
+        let got = receiver.requests()
+        #expect(got.map { "\($0.method) \($0.path)" } == ["HEAD /", "POST /ok/site"])
+        #expect(got.count == 2 && got[0].peer == got[1].peer, "the call did not reuse the warmed connection")
+    }
+
+    @Test func originsForWarmUpNeverCarryCredentialsOrTemplates() {
+        #expect(Target.origin(of: "https://user:pw@live.example.org:8443/hooks?x=1") == "https://live.example.org:8443/")
+        #expect(Target.origin(of: "HTTP://10.0.0.5:8088/api/?Function=Start&title={{item.title}}") == "http://10.0.0.5:8088/")
+        #expect(Target.origin(of: "http://{{item.id}}.example.org/hook") == nil)
+        #expect(Target.origin(of: "ftp://example.org/") == nil)
+    }
+
     @Test func templatedRequestsExpandAndEncodePlaceholders() async throws {
         let receiver = try Receiver()
         let target = Target(name: "mixer", kind: .templated(requests: [

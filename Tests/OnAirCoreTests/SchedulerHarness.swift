@@ -6,6 +6,7 @@ import Logging
 /// For scheduler logic only; delivery itself is tested against a real receiver.
 final class RecordingTransport: HTTPTransport, @unchecked Sendable {
     struct Call {
+        var method: String
         var url: String
         var at: Date
         var webhookID: String
@@ -49,7 +50,7 @@ final class RecordingTransport: HTTPTransport, @unchecked Sendable {
         }
         let json = request.body.flatMap { try? JSONSerialization.jsonObject(with: Data($0)) as? [String: Any] }
         let data = json?["data"] as? [String: Any]
-        let call = Call(url: request.url, at: time.now(),
+        let call = Call(method: request.method, url: request.url, at: time.now(),
                         webhookID: request.headers.first { $0.name == "webhook-id" }?.value ?? "",
                         type: json?["type"] as? String ?? "", item: data?["item"] as? String ?? "")
         lock.withLock { log.append(call) }
@@ -77,7 +78,7 @@ struct SchedulerRig {
     let journal: SQLiteJournal
     let loop: Task<Void, Never>
 
-    init(schedule: Schedule, at start: Date, journalDirectory: String = temporaryDirectory(),
+    init(schedule: Schedule, at start: Date, journalDirectory: String = temporaryDirectory(), warmUpLead: TimeInterval = 0,
          prepare: ((SQLiteJournal) async throws -> Void)? = nil) async throws {
         time = ManualTime(start)
         transport = RecordingTransport(time: time)
@@ -85,7 +86,8 @@ struct SchedulerRig {
         try await prepare?(journal)
         let deliverer = Deliverer(transport: transport, builder: RequestBuilder(secrets: SecretResolver(environment: ["ONAIR_SITE_SECRET": "x"])),
                                   policy: RetryPolicy(initialBound: 0.01, maximumBound: 0.01), time: time)
-        scheduler = Scheduler(schedule: schedule, journal: journal, deliverer: deliverer, time: time, logger: quietLogger)
+        scheduler = Scheduler(schedule: schedule, journal: journal, deliverer: deliverer, time: time, logger: quietLogger,
+                              warmUpLead: warmUpLead)
         try await scheduler.recover()
         let s = scheduler
         loop = Task { await s.run() }

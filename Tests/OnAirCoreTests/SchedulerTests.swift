@@ -143,6 +143,56 @@ struct SchedulerTests {
         await rig.stop()
     }
 
+    @Test func connectionsAreWarmedOnceAheadOfTheInstantNeverInsteadOfIt() async throws {
+        let extra = """
+              - id: second
+                title: Second
+                start: "10:00"
+                end: "10:30"
+                targets: [other]
+        """
+        var yaml = """
+        id: t
+        title: T
+        timezone: UTC
+        lead_time: 10m
+        targets:
+          site:
+            url: http://127.0.0.1:9/hook
+          other:
+            url: http://127.0.0.1:9/other
+        days:
+          - date: 2021-11-08
+            programme:
+              - id: show
+                title: Show
+                start: "10:00"
+                end: "11:00"
+                targets: [site]
+        """
+        yaml += "\n" + extra
+        let rig = try await SchedulerRig(schedule: try load(yaml), at: utc("2021-11-08T09:49:00Z"), warmUpLead: 2)
+        rig.time.advance(to: utc("2021-11-08T09:49:57Z"))
+        await rig.settle()
+        #expect(rig.transport.calls.isEmpty, "warmed too early")
+        rig.time.advance(to: utc("2021-11-08T09:49:58Z"))
+        // Two jobs at 09:50 to two paths on one host: one HEAD for the host.
+        #expect(await rig.eventually { rig.transport.calls.count == 1 })
+        rig.time.advance(to: utc("2021-11-08T09:50:00Z"))
+        #expect(await rig.eventually { rig.transport.calls.count == 3 })
+        await rig.settle()
+        let calls = rig.transport.calls
+        #expect(calls.map { "\($0.method) \($0.url)" } ==
+                ["HEAD http://127.0.0.1:9/", "POST http://127.0.0.1:9/other", "POST http://127.0.0.1:9/hook"]
+                || calls.map { "\($0.method) \($0.url)" } ==
+                ["HEAD http://127.0.0.1:9/", "POST http://127.0.0.1:9/hook", "POST http://127.0.0.1:9/other"])
+        #expect(calls.map(\.at) == [utc("2021-11-08T09:49:58Z"), utc("2021-11-08T09:50:00Z"), utc("2021-11-08T09:50:00Z")])
+        // Every job is a delivery as before: the warm-up is not one of them.
+        #expect(await rig.state("t/show/prepare/site") == .delivered)
+        #expect(try await rig.journal.attempts(item: nil, limit: 10).count == 2)
+        await rig.stop()
+    }
+
     @Test func aCallThatFinishesDuringShutdownIsJournaledAsDelivered() async throws {
         let dir = temporaryDirectory()
         let rig = try await SchedulerRig(schedule: try oneItemSchedule(), at: utc("2021-11-08T09:45:00Z"), journalDirectory: dir)

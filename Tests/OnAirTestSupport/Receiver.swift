@@ -16,6 +16,8 @@ public final class Receiver: @unchecked Sendable {
         public var arrival: Double
         public var headers: [String: String]
         public var body: String
+        /// The client's port: two requests with the same one came over the same connection.
+        public var peer: Int
     }
 
     public let port: Int
@@ -58,6 +60,13 @@ public final class Receiver: @unchecked Sendable {
         process.terminate()
     }
 
+    /// The calls a platform acts on: every request except the daemon's connection warm-ups.
+    public func calls() -> [Request] { requests().filter { $0.method != "HEAD" } }
+
+    /// The daemon's connection warm-ups (HEAD /).
+    public func warmUps() -> [Request] { requests().filter { $0.method == "HEAD" } }
+
+    /// Everything received, in order of arrival.
     public func requests() -> [Request] {
         guard let text = try? String(contentsOfFile: logPath, encoding: .utf8) else { return [] }
         return text.split(separator: "\n").compactMap { try? JSONDecoder().decode(Request.self, from: Data($0.utf8)) }

@@ -39,7 +39,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             n = counts[self.path]
             with open(log_path, "a") as f:
                 f.write(json.dumps({
-                    "method": self.command, "path": self.path, "arrival": arrival,
+                    "method": self.command, "path": self.path, "arrival": arrival, "peer": self.client_address[1],
                     "headers": {k.lower(): v for k, v in self.headers.items()},
                     "body": body.decode("utf-8", "replace"),
                 }) + "\n")
@@ -68,7 +68,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return self.answer(200)
 
     def answer(self, status, text="ok", headers=None):
-        data = text.encode()
+        data = b"" if self.command == "HEAD" else text.encode()
         self.send_response(status)
         for k, v in (headers or {}).items():
             self.send_header(k, v)
@@ -76,7 +76,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = handle_any
+    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = handle_any
 
 
 class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):

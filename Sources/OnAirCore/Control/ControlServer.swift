@@ -252,10 +252,8 @@ struct ControlAPI {
                     return Self.refuse(404, "no such action '\(verb.prefix(20))'")
                 }
                 return Self.json(Answer(ok: true, message: message))
-            } catch let refusal as Scheduler.Refusal {
-                return Self.refuse(refusal.unknown ? 404 : 409, refusal.description)
             } catch {
-                return Self.refuse(500, "\(error)")
+                return Self.refuse(error.unknown ? 404 : 409, error.description)
             }
         default:
             return Self.refuse(404, "no such endpoint: \(request.method.prefix(10)) \(request.path.prefix(100))")

@@ -18,11 +18,14 @@ public final class Daemon: Sendable {
         public var stateDirectory: String
         /// How long SIGTERM waits for calls in flight before journaling them as cut off.
         public var shutdownGrace: TimeInterval
+        /// How long before its call a platform's connection is opened (0: not at all).
+        public var warmUpLead: TimeInterval
 
-        public init(configPath: String, stateDirectory: String, shutdownGrace: TimeInterval = 5) {
+        public init(configPath: String, stateDirectory: String, shutdownGrace: TimeInterval = 5, warmUpLead: TimeInterval = 2) {
             self.configPath = configPath
             self.stateDirectory = stateDirectory
             self.shutdownGrace = shutdownGrace
+            self.warmUpLead = warmUpLead
         }
     }
 
@@ -53,7 +56,8 @@ public final class Daemon: Sendable {
         }
         let client = transport == nil ? CurlClient() : nil
         let deliverer = Deliverer(transport: transport ?? client!, builder: RequestBuilder(), policy: policy, time: time)
-        let scheduler = Scheduler(schedule: schedule, journal: journal, deliverer: deliverer, time: time, logger: logger)
+        let scheduler = Scheduler(schedule: schedule, journal: journal, deliverer: deliverer, time: time, logger: logger,
+                                  warmUpLead: options.warmUpLead)
         do {
             try await scheduler.recover()
         } catch {

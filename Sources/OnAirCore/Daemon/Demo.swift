@@ -31,6 +31,11 @@ public final class DemoReceiver: Sendable {
             let arrival = Date()
             var line = "\(WallClock.localText(arrival, in: .current).suffix(8)).\(String(format: "%03d", Int(arrival.timeIntervalSince1970 * 1000) % 1000))  "
             line += "\(request.method.rawValue) \(request.path)"
+            if request.method == .HEAD {
+                // Not a call: the daemon opening its connection ahead of the next instant.
+                output(line + "  (connection warm-up ahead of the next call; not counted)")
+                return FlyingFox.HTTPResponse(statusCode: .ok)
+            }
             if let id = request.headers[HTTPHeader("webhook-id")], let signature = request.headers[HTTPHeader("webhook-signature")] {
                 let timestamp = Int(request.headers[HTTPHeader("webhook-timestamp")] ?? "") ?? 0
                 let ok = WebhookSigner.verify(header: signature, id: id, timestamp: timestamp, body: body, secret: secret)

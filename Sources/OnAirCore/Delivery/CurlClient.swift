@@ -196,6 +196,7 @@ private final class Transfer {
         switch request.method {
         case "GET": try set(CURLOPT_HTTPGET, 1)
         case "POST": try set(CURLOPT_POST, 1)
+        case "HEAD": try set(CURLOPT_NOBODY, 1)    // a custom "HEAD" would wait for a body that never comes
         default: try set(CURLOPT_CUSTOMREQUEST, request.method)
         }
         // A POST, PUT or PATCH always gets an explicit (possibly empty) body: without one libcurl
@@ -227,14 +228,17 @@ private final class Transfer {
         var micros: curl_off_t = 0
         _ = onair_easy_getinfo_offset(easy, CURLINFO_TOTAL_TIME_T, &micros)
         let seconds = Double(micros) / 1_000_000
+        var connects = 0
+        _ = onair_easy_getinfo_long(easy, CURLINFO_NUM_CONNECTS, &connects)
         // Our own abort after 64 KiB is not a failure: the status line and headers are complete.
         if code == CURLE_OK || (code == CURLE_WRITE_ERROR && sink.overflowed && status > 0) {
             finish(TransferResult(kind: .response(HTTPResponse(status: status, body: sink.bytes, retryAfter: header("Retry-After"))),
-                                  totalTime: seconds))
+                                  totalTime: seconds, newConnections: connects))
         } else {
             var message = String(cString: errorBuffer)
             if message.isEmpty { message = String(cString: curl_easy_strerror(code)) }
-            finish(TransferResult(kind: .failure(code: Int(code.rawValue), message: message), totalTime: seconds))
+            finish(TransferResult(kind: .failure(code: Int(code.rawValue), message: message), totalTime: seconds,
+                                  newConnections: connects))
         }
     }
 

@@ -43,6 +43,15 @@ public struct Deliverer: Sendable {
         self.time = time
     }
 
+    /// Opens the connection to `origin` ahead of a call: a HEAD for "/", a safe method on a path
+    /// that is not the webhook's, so the platform acts on nothing, while DNS, TCP and TLS are done
+    /// before the instant and libcurl keeps the connection open for the call itself. Its answer,
+    /// whatever the status, is not a delivery and is not journaled.
+    public func warm(origin: String, target: Target) async -> TransferResult {
+        let request = HTTPRequest(method: "HEAD", url: origin, timeout: Double(min(target.timeout, 5)), caFile: target.caFile)
+        return await transport.perform(request)
+    }
+
     /// Attempts the send until it is delivered, fails for good, or reaches `deadline`.
     /// `firstAttempt` continues a count after a restart; `record` is called after every attempt
     /// (the daemon journals it before going on).

@@ -81,10 +81,14 @@ public struct TransferResult: Sendable {
     public var kind: Kind
     /// Seconds from start to end as libcurl measured it (CURLINFO_TOTAL_TIME_T).
     public var totalTime: Double
+    /// Connections libcurl had to open for this transfer (CURLINFO_NUM_CONNECTS): 0 when it went
+    /// out on a connection that was already open, which is what warming up is for.
+    public var newConnections: Int
 
-    public init(kind: Kind, totalTime: Double) {
+    public init(kind: Kind, totalTime: Double, newConnections: Int = 0) {
         self.kind = kind
         self.totalTime = totalTime
+        self.newConnections = newConnections
     }
 }
 

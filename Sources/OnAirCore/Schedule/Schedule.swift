@@ -126,6 +126,26 @@ public struct Target: Sendable, Hashable {
         self.position = position
     }
 
+    /// Where the call for `action` goes, as `scheme://host[:port]/`, so that its connection can be
+    /// opened before the instant; nil when the target takes no such call or its host is templated.
+    public func origin(for action: Action) -> String? {
+        switch kind {
+        case .standard(let url, _): return Self.origin(of: url)
+        case .templated(let requests): return requests[action].flatMap { Self.origin(of: $0.url) }
+        }
+    }
+
+    static func origin(of url: String) -> String? {
+        guard let separator = url.range(of: "://") else { return nil }
+        let scheme = url[..<separator.lowerBound].lowercased()
+        guard scheme == "http" || scheme == "https" else { return nil }
+        let authority = url[separator.upperBound...].prefix { !"/?#".contains($0) }
+        // Never user:password@ in a warm-up: credentials go with the call itself only.
+        let host = authority.split(separator: "@", omittingEmptySubsequences: false).last ?? ""
+        guard !host.isEmpty, !host.contains("{{") else { return nil }
+        return "\(scheme)://\(host)/"
+    }
+
     /// Whether this target receives a call for `action`.
     public func handles(_ action: Action) -> Bool {
         switch kind {

@@ -38,8 +38,9 @@ public actor Scheduler {
     public private(set) var fileSchedule: Schedule
     public private(set) var schedule: Schedule
     private var overrides: [String: ItemOverride] = [:]
-    /// The in-force schedule's items and targets by name, so firing a job is not a scan of the week.
-    private var itemsByID: [String: Item] = [:]
+    /// Where each item stands in the in-force schedule, and the targets by name, so firing a job
+    /// is not a scan of the week (an index rather than a second copy of every item).
+    private var itemIndex: [String: Int] = [:]
     private var targetsByName: [String: Target] = [:]
     private let journal: JournalStore
     private let deliverer: Deliverer
@@ -48,7 +49,10 @@ public actor Scheduler {
     private let lanes = DeliveryLanes()
     private let wake = WakeSignal()
 
-    private var plan: [JobID: PlannedJob] = [:]
+    /// The in-force plan by item: firing checks a job is still planned, operator commands take an
+    /// item's jobs. Grouping by item keeps a 30,000-job week to a few megabytes.
+    private var plan: [String: [PlannedJob]] = [:]
+    private var plannedCount = 0
     private var records: [JobID: JobRecord] = [:]
     private var queue = Heap<QueuedJob>()
     /// Jobs handed to delivery and not finished, with their task.
@@ -62,13 +66,23 @@ public actor Scheduler {
     /// Items whose start was delivered and whose stop was not, kept for the cheap status line.
     private var live: Set<String> = []
 
+    /// How long before an instant the connections to its jobs' platforms are opened (0: never),
+    /// so the call leaves at the instant rather than a DNS lookup and a TLS handshake later.
+    private let warmUpLead: TimeInterval
+    /// Every instant up to this one has had its connections warmed.
+    private var warmedThrough = Date.distantPast
+    /// When each origin was last warmed, so a run of close instants warms a host once.
+    private var lastWarmed: [String: Date] = [:]
+
     /// A job that counts as late when handed to delivery more than this after its instant.
     public static let latenessThreshold: TimeInterval = 1
 
-    public init(schedule: Schedule, journal: JournalStore, deliverer: Deliverer, time: TimeSource, logger: Logger) {
+    public init(schedule: Schedule, journal: JournalStore, deliverer: Deliverer, time: TimeSource, logger: Logger,
+                warmUpLead: TimeInterval = 0) {
+        self.warmUpLead = warmUpLead
         self.fileSchedule = schedule
         self.schedule = schedule
-        self.itemsByID = Dictionary(schedule.items.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        self.itemIndex = Self.index(schedule.items)
         self.targetsByName = Dictionary(schedule.targets.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         self.journal = journal
         self.deliverer = deliverer
@@ -87,8 +101,8 @@ public actor Scheduler {
         replan()
         let cutOff = records.values.filter { $0.state == .inflight }.count
         try await journal.append(JournalEvent(at: time.now(), kind: "start",
-                                              detail: "schedule \(schedule.id): \(plan.count) jobs, \(queue.count) pending, \(cutOff) cut off"))
-        logger.info("journal recovered", metadata: ["jobs": "\(plan.count)", "pending": "\(queue.count)", "cut_off": "\(cutOff)"])
+                                              detail: "schedule \(schedule.id): \(plannedCount) jobs, \(queue.count) pending, \(cutOff) cut off"))
+        logger.info("journal recovered", metadata: ["jobs": "\(plannedCount)", "pending": "\(queue.count)", "cut_off": "\(cutOff)"])
     }
 
     /// `tick` is called on every turn of the loop with a one-line status (sd_notify's STATUS= and
@@ -130,6 +144,12 @@ public actor Scheduler {
     /// The file's schedule with every override applied: a delay shifts the item, an extend
     /// moves its end.
     private func applyOverrides() {
+        guard !overrides.isEmpty else {
+            schedule = fileSchedule    // shares the file's items rather than copying them
+            itemIndex = Self.index(schedule.items)
+            targetsByName = Dictionary(schedule.targets.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+            return
+        }
         var effective = fileSchedule
         effective.items = fileSchedule.items.map { item in
             guard let o = overrides[item.id] else { return item }
@@ -140,15 +160,42 @@ public actor Scheduler {
         }
         effective.items.sort { ($0.start, $0.end, $0.id) < ($1.start, $1.end, $1.id) }
         schedule = effective
-        itemsByID = Dictionary(effective.items.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        itemIndex = Self.index(effective.items)
         targetsByName = Dictionary(effective.targets.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
     }
 
+    private static func index(_ items: [Item]) -> [String: Int] {
+        var index: [String: Int] = [:]
+        index.reserveCapacity(items.count)
+        for (position, item) in items.enumerated() where index[item.id] == nil { index[item.id] = position }
+        return index
+    }
+
+    private func item(_ id: String) -> Item? {
+        itemIndex[id].map { schedule.items[$0] }
+    }
+
+    /// The planned jobs of one item, optionally of one action only.
+    private func jobs(of item: String, _ action: Action? = nil) -> [PlannedJob] {
+        let all = plan[item] ?? []
+        guard let action else { return all }
+        return all.filter { $0.action == action }
+    }
+
     private func replan() {
-        plan = Dictionary(Planner.plan(schedule).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-        queue = Heap(plan.values.filter { job in
-            !(records[job.id]?.state.isFinal ?? false) && active[job.id] == nil
-        }.map { QueuedJob(job: $0) })
+        plan = [:]    // let the old plan go before the new one is built (a reload's peak)
+        queue = Heap()
+        let jobs = Planner.plan(schedule)
+        plannedCount = jobs.count
+        var byItem: [String: [PlannedJob]] = [:]
+        byItem.reserveCapacity(itemIndex.count)
+        var pending: [QueuedJob] = []
+        for job in jobs {
+            byItem[job.itemID, default: []].append(job)
+            if !(records[job.id]?.state.isFinal ?? false) && active[job.id] == nil { pending.append(QueuedJob(job: job)) }
+        }
+        plan = byItem
+        queue = Heap(pending)
     }
 
     // MARK: The loop
@@ -165,10 +212,50 @@ public actor Scheduler {
                     await fire(first.job, now: time.now())
                 }
             }
+            if !held && warmUpLead > 0 { warmUpNextInstant(now: now) }
             var wakeAt = now.addingTimeInterval(tickInterval)
-            if !held, let next = queue.min?.job.instant, next < wakeAt { wakeAt = next }
+            if !held, let next = queue.min?.job.instant {
+                let at = warmUpLead > 0 && next > warmedThrough ? next.addingTimeInterval(-warmUpLead) : next
+                if at < wakeAt { wakeAt = at }
+            }
             if stopping { break }
             await sleep(until: wakeAt)
+        }
+    }
+
+    /// Once the next instant is within `warmUpLead`, opens the connection to each platform that
+    /// its jobs call (once per host), without waiting for the answers.
+    private func warmUpNextInstant(now: Date) {
+        guard let next = queue.min?.job.instant, next > warmedThrough,
+              now >= next.addingTimeInterval(-warmUpLead) else { return }
+        warmedThrough = next
+        guard next > now else { return }    // already due: it fires now, nothing to gain
+        var due: [QueuedJob] = []
+        while let first = queue.min, first.job.instant == next { due.append(queue.removeMin()) }
+        var origins: [String: Target] = [:]
+        for entry in due {
+            queue.insert(entry)
+            if let target = targetsByName[entry.job.target], let origin = target.origin(for: entry.job.action) {
+                origins[origin] = target
+            }
+        }
+        for (origin, target) in origins.sorted(by: { $0.key < $1.key }) {
+            if let last = lastWarmed[origin], now.timeIntervalSince(last) < warmUpLead { continue }
+            lastWarmed[origin] = now
+            let deliverer = self.deliverer, logger = self.logger
+            Task {
+                let result = await deliverer.warm(origin: origin, target: target)
+                var meta: Logger.Metadata = ["origin": "\(origin)", "target": "\(target.name)",
+                                             "seconds": "\(String(format: "%.3f", result.totalTime))"]
+                switch result.kind {
+                case .response(let response):
+                    meta["status"] = "\(response.status)"
+                    logger.debug("connection warmed", metadata: meta)
+                case .failure(_, let message):
+                    meta["error"] = "\(message)"
+                    logger.warning("platform not reachable ahead of its call; the call will still be made at its instant", metadata: meta)
+                }
+            }
         }
     }
 
@@ -183,7 +270,7 @@ public actor Scheduler {
     }
 
     private func fire(_ job: PlannedJob, now: Date, manualBy: String? = nil) async {
-        guard let item = itemsByID[job.itemID], let target = targetsByName[job.target] else { return }
+        guard let item = item(job.itemID), let target = targetsByName[job.target] else { return }
         var record = records[job.id] ?? JobRecord(id: job.id, state: .planned, instant: job.instant, deadline: job.deadline, updatedAt: now)
         var job = job
         if let by = manualBy {
@@ -260,7 +347,7 @@ public actor Scheduler {
     }
 
     private func requeue(_ job: PlannedJob) {
-        guard plan[job.id] != nil, !(records[job.id]?.state.isFinal ?? false), active[job.id] == nil else { return }
+        guard plan[job.itemID]?.contains(where: { $0.id == job.id }) == true, !(records[job.id]?.state.isFinal ?? false), active[job.id] == nil else { return }
         queue.insert(QueuedJob(job: job))
         wake.signal()
     }
@@ -310,7 +397,7 @@ public actor Scheduler {
     /// Puts a new, already validated schedule in force: delivered jobs stay delivered, pending
     /// jobs take the new times, jobs of removed items are dropped.
     public func reload(_ newSchedule: Schedule) async {
-        let before = plan.count
+        let before = plannedCount
         fileSchedule = newSchedule
         for item in overrides.keys where newSchedule.item(id: item) == nil {
             overrides[item] = nil
@@ -319,8 +406,8 @@ public actor Scheduler {
         applyOverrides()
         replan()
         try? await journal.append(JournalEvent(at: time.now(), kind: "reload",
-                                               detail: "schedule \(newSchedule.id): \(plan.count) jobs (was \(before)), \(queue.count) pending"))
-        logger.info("schedule reloaded", metadata: ["jobs": "\(plan.count)", "pending": "\(queue.count)"])
+                                               detail: "schedule \(newSchedule.id): \(plannedCount) jobs (was \(before)), \(queue.count) pending"))
+        logger.info("schedule reloaded", metadata: ["jobs": "\(plannedCount)", "pending": "\(queue.count)"])
         wake.signal()
     }
 
@@ -373,13 +460,13 @@ public actor Scheduler {
     }
 
     private func onlineItem(_ id: String) throws(Refusal) -> Item {
-        guard let item = itemsByID[id] else { throw Refusal(description: "unknown item '\(id)'", unknown: true) }
+        guard let item = item(id) else { throw Refusal(description: "unknown item '\(id)'", unknown: true) }
         guard item.online else { throw Refusal(description: "item '\(id)' is on-site only; nothing is streamed") }
         return item
     }
 
     private func states(_ item: String, _ action: Action) -> [JobState] {
-        plan.values.filter { $0.itemID == item && $0.action == action }.map { records[$0.id]?.state ?? .planned }
+        jobs(of: item, action).map { records[$0.id]?.state ?? .planned }
     }
 
     private func hasStarted(_ item: String) -> Bool { states(item, .start).contains { $0 == .delivered || $0 == .inflight } }
@@ -391,7 +478,7 @@ public actor Scheduler {
         if action == .start, hasStarted(id), !again {
             throw Refusal(description: "'\(id)' was already started; use --again to send the start once more")
         }
-        let jobs = plan.values.filter { $0.itemID == id && $0.action == action }.sorted { $0.target < $1.target }
+        let jobs = self.jobs(of: id, action).sorted { $0.target < $1.target }
         guard !jobs.isEmpty else { throw Refusal(description: "no target of '\(id)' takes a \(action.rawValue) call") }
         if jobs.contains(where: { active[$0.id] != nil }) {
             throw Refusal(description: "a \(action.rawValue) of '\(id)' is being delivered right now; see onair history \(id)")
@@ -399,7 +486,7 @@ public actor Scheduler {
         let now = time.now()
         if action == .start {
             // A prepare after the stream went live by hand would be wrong: it is done.
-            for job in plan.values where job.itemID == id && job.action == .prepare && !(records[job.id]?.state.isFinal ?? false) {
+            for job in self.jobs(of: id, .prepare) where !(records[job.id]?.state.isFinal ?? false) {
                 await persist(JobRecord(id: job.id, state: .cancelled, instant: job.instant, deadline: job.deadline, updatedAt: now,
                                         detail: "item started by hand by \(by)"))
             }
@@ -457,7 +544,7 @@ public actor Scheduler {
         if hasStarted(id) && !hasStopped(id) { throw Refusal(description: "'\(id)' is on air; use stop") }
         let now = time.now()
         var cancelled = 0
-        for job in plan.values where job.itemID == id && !(records[job.id]?.state.isFinal ?? false) && active[job.id] == nil {
+        for job in jobs(of: id) where !(records[job.id]?.state.isFinal ?? false) && active[job.id] == nil {
             await persist(JobRecord(id: job.id, state: .cancelled, send: records[job.id]?.send ?? 0, instant: job.instant,
                                     deadline: job.deadline, updatedAt: now, detail: "skipped by \(who)"))
             cancelled += 1
@@ -472,7 +559,7 @@ public actor Scheduler {
 
     public func snapshot(nextCount: Int = 10) -> SchedulerSnapshot {
         let onAir = live.sorted().compactMap { id in
-            itemsByID[id].map { SchedulerSnapshot.OnAir(item: $0.id, title: $0.title, since: $0.start, until: $0.end) }
+            item(id).map { SchedulerSnapshot.OnAir(item: $0.id, title: $0.title, since: $0.start, until: $0.end) }
         }
         var copy = queue
         var next: [PlannedJob] = []
