@@ -241,6 +241,15 @@ struct DeliveryTests {
         #expect(got.count == 2 && got[0].peer == got[1].peer, "the call did not reuse the warmed connection")
     }
 
+    @Test func aClientDroppedBeforeItsThreadRunsIsNoCrash() async {
+        // The worker thread once reached the client through an unowned reference: a client released
+        // before its thread started (a test that never used it) aborted the process.
+        for _ in 0..<300 { _ = CurlClient() }
+        let client = CurlClient()
+        let result = await client.perform(HTTPRequest(method: "GET", url: "http://127.0.0.1:9/", timeout: 1))
+        guard case .failure = result.kind else { Issue.record("port 9 answered"); return }
+    }
+
     @Test func originsForWarmUpNeverCarryCredentialsOrTemplates() {
         #expect(Target.origin(of: "https://user:pw@live.example.org:8443/hooks?x=1") == "https://live.example.org:8443/")
         #expect(Target.origin(of: "HTTP://10.0.0.5:8088/api/?Function=Start&title={{item.title}}") == "http://10.0.0.5:8088/")

@@ -13,43 +13,28 @@ public final class CurlClient: HTTPTransport, @unchecked Sendable {
         curl_global_init(Int(CURL_GLOBAL_DEFAULT)) == CURLE_OK
     }()
 
-    private let multi: UnsafeMutableRawPointer
-    private let lock = NSLock()
-    /// Guarded by `lock`: transfers handed over by callers, not yet added to the multi handle.
-    private var incoming: [Transfer] = []
-    private var stopping = false
-    /// Owned by the worker thread.
-    private var active: [UInt: Transfer] = [:]
-    private var worker: Thread?
-    private let finished = DispatchSemaphore(value: 0)
+    private let engine: Engine
 
     /// - Parameter maxConnectionsPerHost: in-flight calls per host; more wait in libcurl's queue.
     public init(maxConnectionsPerHost: Int = 64) {
         precondition(Self.globalInit, "curl_global_init failed")
-        multi = curl_multi_init()!
-        _ = onair_multi_setopt_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, maxConnectionsPerHost)
-        _ = onair_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, max(maxConnectionsPerHost, 16) * 4)
-        let thread = Thread { [unowned self] in self.run() }
+        engine = Engine(maxConnectionsPerHost: maxConnectionsPerHost)
+        // The thread holds the engine, never the client: a client dropped before its thread got
+        // going (a short CLI command, a test) must not be reached through a dead reference.
+        let engine = self.engine
+        let thread = Thread { engine.run() }
         thread.name = "onair-curl"
         thread.stackSize = 1 << 20
-        worker = thread
         thread.start()
     }
 
     deinit {
-        shutdown()
-        curl_multi_cleanup(multi)
+        engine.shutdown()
     }
 
     /// Stops the worker after failing every call not yet finished. Idempotent.
     public func shutdown() {
-        let wasStopping = lock.withLock { () -> Bool in
-            defer { stopping = true }
-            return stopping
-        }
-        guard !wasStopping else { return }
-        curl_multi_wakeup(multi)
-        finished.wait()
+        engine.shutdown()
     }
 
     public func perform(_ request: HTTPRequest) async -> TransferResult {
@@ -62,21 +47,57 @@ public final class CurlClient: HTTPTransport, @unchecked Sendable {
                                                                              message: "\(error)"), totalTime: 0))
                 return
             }
-            let accepted = lock.withLock { () -> Bool in
-                guard !stopping else { return false }
-                incoming.append(transfer)
-                return true
-            }
-            if accepted {
-                curl_multi_wakeup(multi)
-            } else {
-                transfer.finish(TransferResult(kind: .failure(code: Int(CURLE_ABORTED_BY_CALLBACK.rawValue),
-                                                              message: "shutting down"), totalTime: 0))
-            }
+            engine.submit(transfer)
+        }
+    }
+}
+
+/// The multi handle and the state its thread works on; kept alive by that thread until it ends.
+private final class Engine: @unchecked Sendable {
+    private let multi: UnsafeMutableRawPointer
+    private let lock = NSLock()
+    /// Guarded by `lock`: transfers handed over by callers, not yet added to the multi handle.
+    private var incoming: [Transfer] = []
+    private var stopping = false
+    /// Owned by the worker thread.
+    private var active: [UInt: Transfer] = [:]
+    private let finished = DispatchSemaphore(value: 0)
+
+    init(maxConnectionsPerHost: Int) {
+        multi = curl_multi_init()!
+        _ = onair_multi_setopt_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, maxConnectionsPerHost)
+        _ = onair_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, max(maxConnectionsPerHost, 16) * 4)
+    }
+
+    deinit {
+        curl_multi_cleanup(multi)
+    }
+
+    func submit(_ transfer: Transfer) {
+        let accepted = lock.withLock { () -> Bool in
+            guard !stopping else { return false }
+            incoming.append(transfer)
+            return true
+        }
+        if accepted {
+            curl_multi_wakeup(multi)
+        } else {
+            transfer.finish(TransferResult(kind: .failure(code: Int(CURLE_ABORTED_BY_CALLBACK.rawValue),
+                                                          message: "shutting down"), totalTime: 0))
         }
     }
 
-    private func run() {
+    func shutdown() {
+        let wasStopping = lock.withLock { () -> Bool in
+            defer { stopping = true }
+            return stopping
+        }
+        guard !wasStopping else { return }
+        curl_multi_wakeup(multi)
+        finished.wait()
+    }
+
+    func run() {
         var running: Int32 = 0
         while true {
             let (batch, stop) = lock.withLock { () -> ([Transfer], Bool) in
