@@ -55,31 +55,44 @@ public struct ScheduleLoader: Sendable {
         guard data.count <= Self.maximumFileSize else {
             throw ScheduleError(diagnostics: [Diagnostic(file: file, line: 1, column: 1, message: "file too large")])
         }
-        guard let text = String(data: data, encoding: .utf8) else {
-            let position = Self.firstInvalidUTF8(in: data)
-            throw ScheduleError(diagnostics: [Diagnostic(file: file, line: position.line, column: position.column,
-                message: "not UTF-8 text; a schedule file must be UTF-8 YAML")])
+        // Read in place: no String copy of a file that may be megabytes (the daemon's memory budget).
+        let result: Result<YAMLDocument, ScheduleError> = data.withUnsafeBytes { raw in
+            let bytes = raw.bindMemory(to: UInt8.self)
+            if let position = Self.invalidUTF8Position(in: bytes) {
+                return .failure(ScheduleError(diagnostics: [Diagnostic(file: file, line: position.line, column: position.column,
+                    message: "not UTF-8 text; a schedule file must be UTF-8 YAML")]))
+            }
+            return Result { () throws(ScheduleError) in try Self.document(bytes, file: file) }
         }
-        return try parse(text: text, file: file)
+        return try build(result.get(), file: file)
     }
 
     /// Validates schedule text held in memory.
     public func parse(text: String, file: String) throws(ScheduleError) -> Schedule {
-        if let nul = text.utf8.firstIndex(of: 0) {
-            let prefix = text.utf8[..<nul]
-            let line = prefix.filter { $0 == 10 }.count + 1
+        var text = text
+        let result: Result<YAMLDocument, ScheduleError> = text.withUTF8 { bytes in
+            Result { () throws(ScheduleError) in try Self.document(bytes, file: file) }
+        }
+        return try build(result.get(), file: file)
+    }
+
+    private static func document(_ bytes: UnsafeBufferPointer<UInt8>, file: String) throws(ScheduleError) -> YAMLDocument {
+        if let nul = bytes.firstIndex(of: 0) {
+            let line = bytes[..<nul].filter { $0 == 10 }.count + 1
             throw ScheduleError(diagnostics: [Diagnostic(file: file, line: line, column: 1,
                 message: "contains a NUL byte; is this a binary file?")])
         }
-        let document: YAMLDocument
         do {
             // Every scalar is read as text and interpreted by the builder (no YAML 1.1 "yes"/"10:00"
             // guessing); libyaml's events go straight into compact nodes.
-            document = try YAMLReader.read(text)
+            return try YAMLReader.read(bytes)
         } catch {
             throw ScheduleError(diagnostics: [Diagnostic(file: file, line: error.mark.line, column: error.mark.column,
                                                          message: error.message)])
         }
+    }
+
+    private func build(_ document: YAMLDocument, file: String) throws(ScheduleError) -> Schedule {
         guard let root = document.root else {
             throw ScheduleError(diagnostics: [Diagnostic(file: file, line: 1, column: 1,
                 message: "empty file; a schedule needs at least id, title, timezone, targets and days")])
@@ -93,15 +106,18 @@ public struct ScheduleLoader: Sendable {
         throw ScheduleError(diagnostics: builder.diagnostics)
     }
 
-    static func firstInvalidUTF8(in data: Data) -> SourcePosition {
+    /// Where the bytes stop being UTF-8, or nil when they all are.
+    static func invalidUTF8Position(in bytes: UnsafeBufferPointer<UInt8>) -> SourcePosition? {
         var line = 1, column = 1
-        var iterator = data.makeIterator()
+        var iterator = bytes.makeIterator()
         var decoder = UTF8()
         while true {
             switch decoder.decode(&iterator) {
             case .scalarValue(let scalar):
                 if scalar == "\n" { line += 1; column = 1 } else { column += 1 }
-            case .emptyInput, .error:
+            case .emptyInput:
+                return nil
+            case .error:
                 return SourcePosition(line: line, column: column)
             }
         }
@@ -332,6 +348,7 @@ private struct ScheduleBuilder {
         guard let id, let title, let zone, let targets, let days else { return nil }
         let targetNames = Set(targets.map(\.name))
         var items: [Item] = []
+        items.reserveCapacity(days.reduce(0) { $0 + $1.items.count })
         for day in days {
             for raw in day.items {
                 if let item = place(raw.item, on: day.day, dailyID: raw.dailyID, zone: zone,

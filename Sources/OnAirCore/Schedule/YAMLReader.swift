@@ -89,10 +89,14 @@ enum YAMLReader {
     static func read(_ text: String) throws(YAMLProblem) -> YAMLDocument {
         var text = text
         let outcome: Result<YAMLDocument, YAMLProblem> = text.withUTF8 { bytes in
-            let composer = Composer(bytes)
-            return Result { () throws(YAMLProblem) in try composer.document() }
+            Result { () throws(YAMLProblem) in try read(bytes) }
         }
         return try outcome.get()
+    }
+
+    /// Reads UTF-8 bytes in place; they must stay valid for the call only.
+    static func read(_ bytes: UnsafeBufferPointer<UInt8>) throws(YAMLProblem) -> YAMLDocument {
+        try Composer(bytes).document()
     }
 }
 
@@ -181,6 +185,8 @@ private final class Composer {
     private let events: EventStream
     private var anchors: [String: YAMLNode] = [:]
     private var problems: [YAMLProblem] = []
+    /// Reusable buffers for mappings being read, one per nesting level in use.
+    private var scratch: [[(key: YAMLNode, value: YAMLNode)]] = []
 
     init(_ bytes: UnsafeBufferPointer<UInt8>) {
         events = EventStream(bytes)
@@ -223,7 +229,11 @@ private final class Composer {
             return remember(.sequence(YAMLSequence(nodes: nodes, mark: mark)), as: anchor)
         case .mappingStart(let anchor, let mark):
             try checkDepth(depth, at: mark)
-            var pairs: [(key: YAMLNode, value: YAMLNode)] = []
+            // Collected in a scratch buffer and stored at their exact size: a week holds tens of
+            // thousands of small mappings, and growth by doubling would leave a quarter unused.
+            var pairs = scratch.popLast() ?? []
+            pairs.removeAll(keepingCapacity: true)
+            defer { scratch.append(pairs) }
             var seen: [String: YAMLMark] = [:]
             while true {
                 let next = try events.next()
@@ -240,7 +250,7 @@ private final class Composer {
                 }
                 pairs.append((key, value))
             }
-            return remember(.mapping(YAMLMapping(pairs: pairs, mark: mark)), as: anchor)
+            return remember(.mapping(YAMLMapping(pairs: Array(pairs[...]), mark: mark)), as: anchor)
         case .streamStart, .streamEnd, .documentStart, .documentEnd, .sequenceEnd, .mappingEnd:
             throw YAMLProblem(mark: YAMLMark(line: 1, column: 1), message: "YAML error: unexpected structure")
         }

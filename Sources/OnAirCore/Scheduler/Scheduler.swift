@@ -182,20 +182,30 @@ public actor Scheduler {
         return all.filter { $0.action == action }
     }
 
+    /// Builds the plan and the queue straight from the items: no sorted copy of all jobs (the
+    /// heap orders them), and the queue sized once, since a 30,000-job week is planned at every
+    /// start, reload and override.
     private func replan() {
         plan = [:]    // let the old plan go before the new one is built (a reload's peak)
         queue = Heap()
-        let jobs = Planner.plan(schedule)
-        plannedCount = jobs.count
         var byItem: [String: [PlannedJob]] = [:]
-        byItem.reserveCapacity(itemIndex.count)
-        var pending: [QueuedJob] = []
-        for job in jobs {
-            byItem[job.itemID, default: []].append(job)
-            if !(records[job.id]?.state.isFinal ?? false) && active[job.id] == nil { pending.append(QueuedJob(job: job)) }
+        byItem.reserveCapacity(schedule.items.count)
+        var count = 0
+        for item in schedule.items {
+            let jobs = Planner.jobs(for: item, in: schedule)
+            guard !jobs.isEmpty else { continue }
+            byItem[item.id] = jobs
+            count += jobs.count
+        }
+        plannedCount = count
+        var pending = Heap<QueuedJob>(minimumCapacity: count)
+        for jobs in byItem.values {
+            for job in jobs where !(records[job.id]?.state.isFinal ?? false) && active[job.id] == nil {
+                pending.insert(QueuedJob(job: job))
+            }
         }
         plan = byItem
-        queue = Heap(pending)
+        queue = pending
     }
 
     // MARK: The loop
