@@ -14,8 +14,10 @@ SWIFT       ?= swift
 
 all: build
 
+# The Swift runtime and Foundation are linked in: the installed binary needs no Swift toolchain
+# on the server (only libcurl, libsqlite3 and libyaml from Debian), and it also starts smaller.
 build:
-	$(SWIFT) build -c release --product onair
+	$(SWIFT) build -c release --static-swift-stdlib --product onair
 
 install: build
 	install -D -m 0755 .build/release/onair $(DESTDIR)$(BINDIR)/onair

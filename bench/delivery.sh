@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash .ci/deps nginx-light curl libcurl4-openssl-dev
-swift build -c release --product onair-bench >/dev/null
+swift build -c release --static-swift-stdlib --product onair-bench >/dev/null
 dir=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cat > "$dir/nginx.conf" <<CONF

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Writes a large valid schedule: ITEMS programme items over 7 days, spread over enough targets
-that no two online items share a target at the same time. Usage: gen_schedule.py ITEMS OUT"""
-import sys
+that no two online items share a target at the same time.
+Usage: gen_schedule.py ITEMS OUT [FIRST-DAY]   (FIRST-DAY YYYY-MM-DD, default 2021-11-08)"""
+import datetime, sys
 
 items, out = int(sys.argv[1]), sys.argv[2]
+first = datetime.date.fromisoformat(sys.argv[3] if len(sys.argv) > 3 else "2021-11-08")
 days = 7
 per_day = (items + days - 1) // days
 slot_minutes = 30
@@ -17,7 +19,7 @@ for t in range(targets):
 lines += ["days:"]
 n = 0
 for d in range(days):
-    lines += [f"  - date: 2021-11-{8 + d:02d}", f"    title: Day {d + 1}", "    programme:"]
+    lines += [f"  - date: {first + datetime.timedelta(days=d)}", f"    title: Day {d + 1}", "    programme:"]
     for i in range(per_day):
         if n == items:
             break

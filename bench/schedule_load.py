@@ -9,7 +9,7 @@ items = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
 runs = int(sys.argv[2]) if len(sys.argv) > 2 else 11
 binary = os.path.join(root, ".build/release/onair")
 if not os.path.exists(binary):
-    subprocess.run(["swift", "build", "-c", "release", "--product", "onair"], cwd=root, check=True)
+    subprocess.run(["swift", "build", "-c", "release", "--static-swift-stdlib", "--product", "onair"], cwd=root, check=True)
 path = os.path.join(tempfile.mkdtemp(), "bench.yaml")
 subprocess.run([sys.executable, os.path.join(root, "bench/gen_schedule.py"), str(items), path], check=True)
 

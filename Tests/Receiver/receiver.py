@@ -2,10 +2,11 @@
 """A real HTTP receiver on loopback for OnAir's tests: records every request it gets and answers
 as the path tells it to, so each delivery outcome can be provoked on demand.
 
-Usage: receiver.py LOGFILE [--tls DIR]
+Usage: receiver.py LOGFILE [--tls DIR] [--idle-timeout SECONDS]
 Prints the port it listens on and its pid as its first line. Every request is appended to LOGFILE as one JSON
 line: method, path, headers, body (text), arrival (Unix seconds, float). With --tls it makes a CA
 and a certificate for 127.0.0.1 with openssl in DIR (DIR/ca.pem is the CA) and speaks https.
+With --idle-timeout it closes a kept-alive connection idle that long, as real servers do (otherwise never).
 
 Paths:
   /ok/...                 200 "ok"
@@ -97,6 +98,8 @@ def make_certificates(directory):
         "-out", "server.pem", "-days", "2", "-extfile", "san.ext")
 
 
+if "--idle-timeout" in sys.argv:
+    Handler.timeout = float(sys.argv[sys.argv.index("--idle-timeout") + 1])
 server = Server(("127.0.0.1", 0), Handler)
 if "--tls" in sys.argv:
     directory = sys.argv[sys.argv.index("--tls") + 1]
