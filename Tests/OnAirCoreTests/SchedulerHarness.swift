@@ -143,3 +143,27 @@ func oneItemSchedule(start: String = "10:00", end: String = "11:00", extra: Stri
     \(extra)
     """)
 }
+
+/// A journal that counts how job records reach the disk, around a real SQLite journal.
+final class CountingJournal: JournalStore, @unchecked Sendable {
+    let inner: SQLiteJournal
+    private let lock = NSLock()
+    private var writes: [Int] = []
+
+    init(_ inner: SQLiteJournal) { self.inner = inner }
+
+    /// The number of job records in each write of job records, in order.
+    var recordWrites: [Int] { lock.withLock { writes } }
+    private func count(_ n: Int) { lock.withLock { writes.append(n) } }
+
+    func jobRecords() async throws -> [JobID: JobRecord] { try await inner.jobRecords() }
+    func save(_ record: JobRecord) async throws { count(1); try await inner.save(record) }
+    func save(_ records: [JobRecord]) async throws { count(records.count); try await inner.save(records) }
+    func save(_ attempt: AttemptRecord, job: JobRecord) async throws { try await inner.save(attempt, job: job) }
+    func append(_ event: JournalEvent) async throws { try await inner.append(event) }
+    func attempts(item: String?, limit: Int) async throws -> [AttemptRecord] { try await inner.attempts(item: item, limit: limit) }
+    func events(limit: Int) async throws -> [JournalEvent] { try await inner.events(limit: limit) }
+    func overrides() async throws -> [String: ItemOverride] { try await inner.overrides() }
+    func save(_ override: ItemOverride) async throws { try await inner.save(override) }
+    func removeOverride(item: String) async throws { try await inner.removeOverride(item: item) }
+}

@@ -193,6 +193,29 @@ struct SchedulerTests {
         await rig.stop()
     }
 
+    @Test func jobsDueTogetherAreJournaledInOneWriteBeforeAnyCallLeaves() async throws {
+        var yaml = "id: t\ntitle: T\ntimezone: UTC\ntargets:\n"
+        for k in 0..<50 { yaml += "  t\(k): { url: \"http://127.0.0.1:9/hook/\(k)\" }\n" }
+        yaml += "days:\n  - date: 2021-11-08\n    programme:\n"
+        for k in 0..<50 { yaml += "      - { id: item-\(k), title: I, start: \"10:00\", end: \"11:00\", targets: [t\(k)] }\n" }
+        let time = ManualTime(utc("2021-11-08T09:00:00Z"))
+        let transport = RecordingTransport(time: time)
+        let journal = CountingJournal(try SQLiteJournal(directory: temporaryDirectory()))
+        let deliverer = Deliverer(transport: transport, builder: RequestBuilder(secrets: SecretResolver(environment: [:])),
+                                  policy: RetryPolicy(initialBound: 0.01, maximumBound: 0.01), time: time)
+        let scheduler = Scheduler(schedule: try load(yaml), journal: journal, deliverer: deliverer, time: time, logger: quietLogger)
+        try await scheduler.recover()
+        let loop = Task { await scheduler.run() }
+        time.advance(to: utc("2021-11-08T10:00:00Z"))
+        let end = Date().addingTimeInterval(5)
+        while transport.calls.count < 50 && Date() < end { try await Task.sleep(nanoseconds: 5_000_000) }
+        #expect(transport.calls.count == 50)
+        // One write for the 50 in-flight records, not fifty fsyncs one after the other.
+        #expect(journal.recordWrites.first == 50, "\(journal.recordWrites.prefix(5))")
+        await scheduler.shutdown(grace: 1)
+        await loop.value
+    }
+
     @Test func aCallThatFinishesDuringShutdownIsJournaledAsDelivered() async throws {
         let dir = temporaryDirectory()
         let rig = try await SchedulerRig(schedule: try oneItemSchedule(), at: utc("2021-11-08T09:45:00Z"), journalDirectory: dir)

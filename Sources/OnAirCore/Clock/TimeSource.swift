@@ -12,6 +12,15 @@ public protocol TimeSource: Sendable {
     /// Sleeps until the wall clock reads `instant`. May return early when the clock is set
     /// (the caller re-reads `now()`); throws when the task is cancelled.
     func sleep(until instant: Date) async throws
+    /// Waits `seconds` of elapsed time, for waits that are durations and not instants (a retry's
+    /// backoff). Throws when the task is cancelled.
+    func sleep(for seconds: TimeInterval) async throws
+}
+
+extension TimeSource {
+    public func sleep(for seconds: TimeInterval) async throws {
+        try await sleep(until: now().addingTimeInterval(seconds))
+    }
 }
 
 /// The system's real-time clock. On Linux a sleep is a CLOCK_REALTIME timerfd with an absolute
@@ -31,6 +40,12 @@ public struct SystemTime: TimeSource {
         #else
         try await Task.sleep(nanoseconds: UInt64(max(0, instant.timeIntervalSinceNow) * 1_000_000_000))
         #endif
+    }
+
+    /// A monotonic sleep that holds no descriptor: a thousand deliveries waiting to retry must
+    /// not need a thousand timerfds (a service's default limit is 1,024 open files).
+    public func sleep(for seconds: TimeInterval) async throws {
+        try await Task.sleep(nanoseconds: UInt64(max(0, seconds) * 1_000_000_000))
     }
 }
 

@@ -110,7 +110,7 @@ public struct Deliverer: Sendable {
                 entry.detail = reason
                 await record(entry)
                 do {
-                    try await time.sleep(until: next)
+                    try await time.sleep(for: next.timeIntervalSince(time.now()))
                 } catch {
                     return .cancelled(attempts: attempt - firstAttempt + 1)
                 }

@@ -92,6 +92,8 @@ public protocol JournalStore: Sendable {
     func jobRecords() async throws -> [JobID: JobRecord]
     /// Writes (inserts or replaces) a job's record.
     func save(_ record: JobRecord) async throws
+    /// Writes several job records in one transaction: jobs fired together cost one sync to disk.
+    func save(_ records: [JobRecord]) async throws
     /// Writes an attempt and the job's new record together.
     func save(_ attempt: AttemptRecord, job: JobRecord) async throws
     func append(_ event: JournalEvent) async throws

@@ -140,6 +140,12 @@ public final class SQLiteJournal: JournalStore {
         try await write { db in try Self.write(record, db) }
     }
 
+    public func save(_ records: [JobRecord]) async throws {
+        try await write { db in
+            for record in records { try Self.write(record, db) }
+        }
+    }
+
     public func save(_ attempt: AttemptRecord, job: JobRecord) async throws {
         try await write { db in
             try db.execute(sql: """

@@ -216,11 +216,10 @@ public actor Scheduler {
         while !stopping {
             tick?(statusLine())
             let now = time.now()
-            if !held {
-                while let first = queue.min, first.job.instant <= now, !stopping {
-                    _ = queue.popMin()
-                    await fire(first.job, now: time.now())
-                }
+            if !held && !stopping {
+                var due: [PlannedJob] = []
+                while let first = queue.min, first.job.instant <= now { due.append(queue.removeMin().job) }
+                if !due.isEmpty { await fire(due, now: time.now()) }
             }
             if !held && warmUpLead > 0 { warmUpNextInstant(now: now) }
             var wakeAt = now.addingTimeInterval(tickInterval)
@@ -279,8 +278,45 @@ public actor Scheduler {
         }
     }
 
-    private func fire(_ job: PlannedJob, now: Date, manualBy: String? = nil) async {
-        guard let item = item(job.itemID), let target = targetsByName[job.target] else { return }
+    /// A job about to go out, with everything decided before its record is written.
+    private struct Firing {
+        var job: PlannedJob
+        var record: JobRecord
+        var item: Item
+        var target: Target
+        var deadline: Date
+        var meta: Logger.Metadata
+    }
+
+    /// Fires jobs due together (in firing order): decides each one's fate, writes all their
+    /// records in one transaction (one fsync for a whole burst, before any call leaves), then
+    /// hands the calls to delivery.
+    private func fire(_ jobs: [PlannedJob], now: Date, manualBy: String? = nil) async {
+        var firings: [Firing] = []
+        var missed: [(record: JobRecord, meta: Logger.Metadata)] = []
+        for job in jobs {
+            guard let item = item(job.itemID), let target = targetsByName[job.target] else { continue }
+            switch decide(job, now: now, manualBy: manualBy, item: item, target: target) {
+            case .missed(let record, let meta): missed.append((record, meta))
+            case .fire(let firing): firings.append(firing)
+            }
+        }
+        guard await persist(missed.map(\.record) + firings.map(\.record)) else {
+            // Not on disk, so it does not count: try again shortly rather than send unrecorded.
+            for firing in firings { requeueLater(firing.job) }
+            return
+        }
+        for (_, meta) in missed { logger.warning("job missed", metadata: meta) }
+        for firing in firings { await launch(firing) }
+    }
+
+    private enum Decision {
+        case missed(JobRecord, Logger.Metadata)
+        case fire(Firing)
+    }
+
+    /// The firing rule for one job at `now`: missed, or sent (with the deadline it gets).
+    private func decide(_ job: PlannedJob, now: Date, manualBy: String?, item: Item, target: Target) -> Decision {
         var record = records[job.id] ?? JobRecord(id: job.id, state: .planned, instant: job.instant, deadline: job.deadline, updatedAt: now)
         var job = job
         if let by = manualBy {
@@ -304,28 +340,30 @@ public actor Scheduler {
                 record.state = .missed
                 record.updatedAt = now
                 record.detail = "\(job.action.rawValue) was due at \(WallClock.utcText(job.instant)); its deadline \(WallClock.utcText(job.deadline)) had passed"
-                await persist(record)
-                logger.warning("job missed", metadata: meta.merging(["lateness": "\(Int(lateness))s"]) { a, _ in a })
-                return
+                meta["lateness"] = "\(Int(lateness))s"
+                return .missed(record, meta)
             }
         }
         record.state = .inflight
         record.instant = job.instant
         record.deadline = deadline
         record.updatedAt = now
-        if lateness > Self.latenessThreshold { record.lateBy = lateness }
-        guard await persist(record) else {
-            // Not on disk, so it does not count: try again shortly rather than send unrecorded.
-            requeueLater(job)
-            return
+        if lateness > Self.latenessThreshold {
+            record.lateBy = lateness
+            meta["lateness"] = "\(String(format: "%.1f", lateness))s"
         }
-        if lateness > Self.latenessThreshold { meta["lateness"] = "\(String(format: "%.1f", lateness))s" }
-        logger.info("firing", metadata: meta)
-        let context = DeliveryContext(schedule: schedule, item: item, job: job, send: record.send, timestamp: job.instant)
+        return .fire(Firing(job: job, record: record, item: item, target: target, deadline: deadline, meta: meta))
+    }
+
+    /// Hands a fired job, already journaled in flight, to its delivery lane.
+    private func launch(_ firing: Firing) async {
+        logger.info("firing", metadata: firing.meta)
+        let job = firing.job, record = firing.record, target = firing.target
+        let context = DeliveryContext(schedule: schedule, item: firing.item, job: job, send: record.send, timestamp: job.instant)
         let deliverer = self.deliverer
         let firstAttempt = record.attempts + 1
         let id = job.id
-        let finalDeadline = deadline
+        let finalDeadline = firing.deadline
         let task = await lanes.enqueue(.init(item: job.itemID, target: job.target)) {
             let result = await deliverer.deliver(context, target: target, deadline: finalDeadline, firstAttempt: firstAttempt) { attempt in
                 await self.recordAttempt(attempt, for: id)
@@ -333,6 +371,22 @@ public actor Scheduler {
             await self.finished(id, result)
         }
         if records[id]?.state == .inflight { active[id] = task }
+    }
+
+    /// Several records in one transaction; each counts only once the whole write is on disk.
+    private func persist(_ batch: [JobRecord]) async -> Bool {
+        guard !batch.isEmpty else { return true }
+        for record in batch {
+            records[record.id] = record
+            updateLive(record)
+        }
+        do {
+            try await journal.save(batch)
+            return true
+        } catch {
+            logger.critical("journal write failed", metadata: ["jobs": "\(batch.count)", "first": "\(batch[0].id)", "error": "\(error)"])
+            return false
+        }
     }
 
     @discardableResult
@@ -351,7 +405,7 @@ public actor Scheduler {
     private func requeueLater(_ job: PlannedJob) {
         let time = self.time
         Task {
-            try? await time.sleep(until: time.now().addingTimeInterval(1))
+            try? await time.sleep(for: 1)
             self.requeue(job)
         }
     }
@@ -502,7 +556,7 @@ public actor Scheduler {
             }
         }
         try? await journal.append(JournalEvent(at: now, kind: action.rawValue, detail: "\(id) sent by hand by \(by)"))
-        for job in jobs { await fire(job, now: now, manualBy: by) }
+        await fire(jobs, now: now, manualBy: by)
         replan()
         wake.signal()
         return "\(action.rawValue) of '\(id)' sent to \(jobs.map(\.target).joined(separator: ", "))"
