@@ -241,6 +241,26 @@ struct DeliveryTests {
         #expect(got.count == 2 && got[0].peer == got[1].peer, "the call did not reuse the warmed connection")
     }
 
+    @Test func callsBeyondTheTransferLimitWaitTheirTurnAndAllComplete() async throws {
+        let receiver = try Receiver()
+        let limited = CurlClient(maxTransfers: 2)
+        let started = Date()
+        let statuses = await withTaskGroup(of: Int.self) { group in
+            for i in 0..<10 {
+                group.addTask {
+                    let result = await limited.perform(HTTPRequest(method: "GET", url: receiver.base + "/hang/0.3/\(i)", timeout: 10))
+                    if case .response(let response) = result.kind { return response.status }
+                    return 0
+                }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        let elapsed = Date().timeIntervalSince(started)
+        #expect(statuses == Array(repeating: 200, count: 10))
+        // Two at a time, 0.3 s each: five rounds.
+        #expect(elapsed >= 1.4 && elapsed < 8, "\(elapsed) s")
+    }
+
     @Test func aClientDroppedBeforeItsThreadRunsIsNoCrash() async {
         // The worker thread once reached the client through an unowned reference: a client released
         // before its thread started (a test that never used it) aborted the process.

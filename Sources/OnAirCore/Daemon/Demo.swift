@@ -1,14 +1,15 @@
-import FlyingFox
-import FlyingSocks
 import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
 
 /// The receiver of `onair demo`: a local HTTP server that prints each call as a platform would
-/// see it, and whether its Standard Webhooks signature verifies.
+/// see it, and whether its Standard Webhooks signature verifies. SwiftNIO, like the control socket.
 public final class DemoReceiver: Sendable {
-    private let server: HTTPServer
     public let port: UInt16
-    private let secret: String
-    private let counter = Counter()
+    private let group: MultiThreadedEventLoopGroup
+    private let channel: Channel
+    private let counter: Counter
 
     actor Counter {
         var calls = 0
@@ -21,45 +22,64 @@ public final class DemoReceiver: Sendable {
         }
     }
 
+    /// A request as it arrived: what `describe` needs to print it.
+    struct Received: Sendable {
+        var method: String
+        var uri: String
+        var headers: [String: String]
+        var body: [UInt8]
+        var arrival: Date
+    }
+
     public init(secret: String, output: @escaping @Sendable (String) -> Void) async throws {
-        let port = try Self.freePort()
-        self.port = port
-        self.secret = secret
-        let counter = self.counter
-        server = HTTPServer(address: try sockaddr_in.inet(ip4: "127.0.0.1", port: port), logger: .disabled, handler: ClosureHTTPHandler { request in
-            let body = Array(try await request.bodyData)
-            let arrival = Date()
-            var line = "\(WallClock.localText(arrival, in: .current).suffix(8)).\(String(format: "%03d", Int(arrival.timeIntervalSince1970 * 1000) % 1000))  "
-            line += "\(request.method.rawValue) \(request.path)"
-            if request.method == .HEAD {
-                // Not a call: the daemon opening its connection ahead of the next instant.
-                output(line + "  (connection warm-up ahead of the next call; not counted)")
-                return FlyingFox.HTTPResponse(statusCode: .ok)
-            }
-            if let id = request.headers[HTTPHeader("webhook-id")], let signature = request.headers[HTTPHeader("webhook-signature")] {
-                let timestamp = Int(request.headers[HTTPHeader("webhook-timestamp")] ?? "") ?? 0
-                let ok = WebhookSigner.verify(header: signature, id: id, timestamp: timestamp, body: body, secret: secret)
-                await counter.add(signed: true, verified: ok)
-                if let json = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any],
-                   let type = json["type"] as? String, let data = json["data"] as? [String: Any] {
-                    line += "  \(type) \(data["item"] as? String ?? "?") \"\(data["title"] as? String ?? "")\""
-                    if let scheduled = json["timestamp"] as? String, let instant = ISO8601DateFormatter().date(from: scheduled) {
-                        line += String(format: "  +%.0f ms after its instant", arrival.timeIntervalSince(instant) * 1000)
-                    }
-                }
-                line += "  webhook-id=\(id)  signature \(ok ? "verified" : "INVALID")"
-            } else {
-                await counter.add(signed: false, verified: false)
-                if let query = request.query.first(where: { $0.name == "Function" }) { line += "?Function=\(query.value)" }
-                if let title = request.query.first(where: { $0.name == "title" }) { line += "  title \"\(title.value)\"" }
-                line += "  (platform API call: templated, not signed)"
-            }
+        let counter = Counter()
+        self.counter = counter
+        group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let handle: @Sendable (Received) async -> Void = { request in
+            let (line, signed, verified) = Self.describe(request, secret: secret)
+            if let signed { await counter.add(signed: signed, verified: verified) }
             output(line)
-            return FlyingFox.HTTPResponse(statusCode: .ok, body: Data("ok\n".utf8))
-        })
-        let server = self.server
-        Task { try? await server.run() }
-        try await server.waitUntilListening()
+        }
+        channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.pipeline.configureHTTPServerPipeline().flatMap {
+                    channel.pipeline.addHandler(DemoHTTPHandler(handle: handle))
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        port = UInt16(channel.localAddress?.port ?? 0)
+    }
+
+    /// The line printed for one request, and for a call whether it was signed and verified
+    /// (nil for a warm-up, which is not counted).
+    static func describe(_ request: Received, secret: String) -> (line: String, signed: Bool?, verified: Bool) {
+        let arrival = request.arrival
+        var line = "\(WallClock.localText(arrival, in: .current).suffix(8)).\(String(format: "%03d", Int(arrival.timeIntervalSince1970 * 1000) % 1000))  "
+        let components = URLComponents(string: request.uri)
+        line += "\(request.method) \(components?.path ?? request.uri)"
+        if request.method == "HEAD" {
+            // Not a call: the daemon opening its connection ahead of the next instant.
+            return (line + "  (connection warm-up ahead of the next call; not counted)", nil, false)
+        }
+        if let id = request.headers["webhook-id"], let signature = request.headers["webhook-signature"] {
+            let timestamp = Int(request.headers["webhook-timestamp"] ?? "") ?? 0
+            let ok = WebhookSigner.verify(header: signature, id: id, timestamp: timestamp, body: request.body, secret: secret)
+            if let json = try? JSONSerialization.jsonObject(with: Data(request.body)) as? [String: Any],
+               let type = json["type"] as? String, let data = json["data"] as? [String: Any] {
+                line += "  \(type) \(data["item"] as? String ?? "?") \"\(data["title"] as? String ?? "")\""
+                if let scheduled = json["timestamp"] as? String, let instant = ISO8601DateFormatter().date(from: scheduled) {
+                    line += String(format: "  +%.0f ms after its instant", arrival.timeIntervalSince(instant) * 1000)
+                }
+            }
+            line += "  webhook-id=\(id)  signature \(ok ? "verified" : "INVALID")"
+            return (line, true, ok)
+        }
+        let query = components?.queryItems ?? []
+        if let function = query.first(where: { $0.name == "Function" })?.value { line += "?Function=\(function)" }
+        if let title = query.first(where: { $0.name == "title" })?.value { line += "  title \"\(title)\"" }
+        line += "  (platform API call: templated, not signed)"
+        return (line, false, false)
     }
 
     /// Calls received, how many carried a signature, and how many of those verified.
@@ -67,24 +87,55 @@ public final class DemoReceiver: Sendable {
         (await counter.calls, await counter.signed, await counter.verified)
     }
 
-    public func stop() async { await server.stop() }
+    public func stop() async {
+        try? await channel.close()
+        try? await group.shutdownGracefully()
+    }
+}
 
-    static func freePort() throws -> UInt16 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw -> Int32 in
-                guard bind(fd, raw, length) == 0 else { return -1 }
-                return getsockname(fd, raw, &length)
+/// One connection to the demo receiver: collects a request, prints it, answers 200 "ok".
+private final class DemoHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let handle: @Sendable (DemoReceiver.Received) async -> Void
+    private var head: HTTPRequestHead?
+    private var body: [UInt8] = []
+
+    init(handle: @escaping @Sendable (DemoReceiver.Received) async -> Void) { self.handle = handle }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let requestHead):
+            head = requestHead
+            body = []
+        case .body(var buffer):
+            if body.count < 1 << 20 { body += buffer.readBytes(length: buffer.readableBytes) ?? [] }
+        case .end:
+            guard let head else { return }
+            self.head = nil
+            var headers: [String: String] = [:]
+            for (name, value) in head.headers { headers[name.lowercased()] = value }
+            let request = DemoReceiver.Received(method: head.method.rawValue, uri: head.uri, headers: headers, body: body,
+                                                arrival: Date())
+            let channel = context.channel, handle = self.handle
+            let promise = context.eventLoop.makePromise(of: Void.self)
+            promise.completeWithTask { await handle(request) }
+            promise.futureResult.whenComplete { _ in
+                let isHead = head.method == .HEAD
+                var headers = HTTPHeaders()
+                headers.add(name: "Content-Length", value: isHead ? "0" : "3")
+                headers.add(name: "Connection", value: head.isKeepAlive ? "keep-alive" : "close")
+                channel.write(HTTPServerResponsePart.head(HTTPResponseHead(version: head.version, status: .ok, headers: headers)), promise: nil)
+                if !isHead { channel.write(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(string: "ok\n"))), promise: nil) }
+                let done = channel.writeAndFlush(HTTPServerResponsePart.end(nil))
+                if !head.isKeepAlive { done.whenComplete { _ in channel.close(promise: nil) } }
             }
         }
-        guard bound == 0 else { throw RequestBuildError(description: "no free port") }
-        return UInt16(bigEndian: address.sin_port)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        context.close(promise: nil)
     }
 }
 

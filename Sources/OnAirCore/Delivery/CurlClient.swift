@@ -1,5 +1,6 @@
 import CCurl
 import CCurlShim
+import DequeModule
 import Foundation
 
 /// libcurl's multi interface driven by one thread: many calls in flight without a thread each,
@@ -15,10 +16,14 @@ public final class CurlClient: HTTPTransport, @unchecked Sendable {
 
     private let engine: Engine
 
-    /// - Parameter maxConnectionsPerHost: in-flight calls per host; more wait in libcurl's queue.
-    public init(maxConnectionsPerHost: Int = 64) {
+    /// - Parameters:
+    ///   - maxConnectionsPerHost: in-flight calls per host; more wait in libcurl's queue.
+    ///   - maxTransfers: calls handed to libcurl at once; more wait, as a request, not yet as an
+    ///     easy handle (each holds buffers of its own), so ten thousand calls due together
+    ///     cost kilobytes each while they wait rather than libcurl's tens.
+    public init(maxConnectionsPerHost: Int = 64, maxTransfers: Int = 512) {
         precondition(Self.globalInit, "curl_global_init failed")
-        engine = Engine(maxConnectionsPerHost: maxConnectionsPerHost)
+        engine = Engine(maxConnectionsPerHost: maxConnectionsPerHost, maxTransfers: maxTransfers)
         // The thread holds the engine, never the client: a client dropped before its thread got
         // going (a short CLI command, a test) must not be reached through a dead reference.
         let engine = self.engine
@@ -39,15 +44,7 @@ public final class CurlClient: HTTPTransport, @unchecked Sendable {
 
     public func perform(_ request: HTTPRequest) async -> TransferResult {
         await withCheckedContinuation { continuation in
-            let transfer: Transfer
-            do {
-                transfer = try Transfer(request: request, continuation: continuation)
-            } catch {
-                continuation.resume(returning: TransferResult(kind: .failure(code: Int(CURLE_FAILED_INIT.rawValue),
-                                                                             message: "\(error)"), totalTime: 0))
-                return
-            }
-            engine.submit(transfer)
+            engine.submit(Engine.Request(request: request, continuation: continuation))
         }
     }
 }
@@ -56,14 +53,26 @@ public final class CurlClient: HTTPTransport, @unchecked Sendable {
 private final class Engine: @unchecked Sendable {
     private let multi: UnsafeMutableRawPointer
     private let lock = NSLock()
-    /// Guarded by `lock`: transfers handed over by callers, not yet added to the multi handle.
-    private var incoming: [Transfer] = []
+    private let maxTransfers: Int
+    /// Guarded by `lock`: requests handed over by callers, not yet seen by the worker.
+    private var incoming: [Request] = []
     private var stopping = false
-    /// Owned by the worker thread.
+    /// Owned by the worker thread: requests waiting for room, and the transfers libcurl has.
+    private var waiting = Deque<Request>()
     private var active: [UInt: Transfer] = [:]
     private let finished = DispatchSemaphore(value: 0)
 
-    init(maxConnectionsPerHost: Int) {
+    struct Request {
+        var request: HTTPRequest
+        var continuation: CheckedContinuation<TransferResult, Never>
+
+        func fail(_ code: CURLcode, _ message: String) {
+            continuation.resume(returning: TransferResult(kind: .failure(code: Int(code.rawValue), message: message), totalTime: 0))
+        }
+    }
+
+    init(maxConnectionsPerHost: Int, maxTransfers: Int) {
+        self.maxTransfers = max(1, maxTransfers)
         multi = curl_multi_init()!
         _ = onair_multi_setopt_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, maxConnectionsPerHost)
         _ = onair_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, max(maxConnectionsPerHost, 16) * 4)
@@ -73,17 +82,29 @@ private final class Engine: @unchecked Sendable {
         curl_multi_cleanup(multi)
     }
 
-    func submit(_ transfer: Transfer) {
+    func submit(_ request: Request) {
         let accepted = lock.withLock { () -> Bool in
             guard !stopping else { return false }
-            incoming.append(transfer)
+            incoming.append(request)
             return true
         }
         if accepted {
             curl_multi_wakeup(multi)
         } else {
-            transfer.finish(TransferResult(kind: .failure(code: Int(CURLE_ABORTED_BY_CALLBACK.rawValue),
-                                                          message: "shutting down"), totalTime: 0))
+            request.fail(CURLE_ABORTED_BY_CALLBACK, "shutting down")
+        }
+    }
+
+    /// Hands waiting requests to libcurl while there is room.
+    private func admit() {
+        while active.count < maxTransfers, let next = waiting.popFirst() {
+            do {
+                let transfer = try Transfer(request: next.request, continuation: next.continuation)
+                active[UInt(bitPattern: transfer.easy)] = transfer
+                curl_multi_add_handle(multi, transfer.easy)
+            } catch {
+                next.fail(CURLE_FAILED_INIT, "\(error)")
+            }
         }
     }
 
@@ -100,24 +121,24 @@ private final class Engine: @unchecked Sendable {
     func run() {
         var running: Int32 = 0
         while true {
-            let (batch, stop) = lock.withLock { () -> ([Transfer], Bool) in
+            let (batch, stop) = lock.withLock { () -> ([Request], Bool) in
                 defer { incoming.removeAll() }
                 return (incoming, stopping)
             }
+            waiting.append(contentsOf: batch)
             if stop {
-                for transfer in batch + active.values {
+                for transfer in active.values {
                     curl_multi_remove_handle(multi, transfer.easy)
                     transfer.finish(TransferResult(kind: .failure(code: Int(CURLE_ABORTED_BY_CALLBACK.rawValue),
                                                                   message: "shutting down"), totalTime: 0))
                 }
+                for request in waiting { request.fail(CURLE_ABORTED_BY_CALLBACK, "shutting down") }
                 active.removeAll()
+                waiting.removeAll()
                 finished.signal()
                 return
             }
-            for transfer in batch {
-                active[UInt(bitPattern: transfer.easy)] = transfer
-                curl_multi_add_handle(multi, transfer.easy)
-            }
+            admit()
             curl_multi_perform(multi, &running)
             var queued: Int32 = 0
             while let message = curl_multi_info_read(multi, &queued) {
@@ -129,6 +150,10 @@ private final class Engine: @unchecked Sendable {
                 if let transfer = active.removeValue(forKey: UInt(bitPattern: handle)) {
                     transfer.complete(code: code)
                 }
+            }
+            if !waiting.isEmpty && active.count < maxTransfers {
+                admit()
+                continue    // start what was admitted at once rather than after a poll
             }
             curl_multi_poll(multi, nil, 0, 1000, nil)
         }
