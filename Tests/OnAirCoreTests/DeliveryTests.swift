@@ -261,6 +261,22 @@ struct DeliveryTests {
         #expect(elapsed >= 1.4 && elapsed < 8, "\(elapsed) s")
     }
 
+    @Test func aSlowPlatformDoesNotHoldUpACallToAnother() async throws {
+        let slow = try Receiver(), fast = try Receiver()
+        let client = CurlClient(maxConnectionsPerHost: 2, maxTransfers: 4)
+        let hanging = (0..<6).map { i in
+            Task { await client.perform(HTTPRequest(method: "GET", url: slow.base + "/hang/2/\(i)", timeout: 10)) }
+        }
+        try await Task.sleep(nanoseconds: 200_000_000)
+        let started = Date()
+        let result = await client.perform(HTTPRequest(method: "GET", url: fast.base + "/ok/fast", timeout: 10))
+        let took = Date().timeIntervalSince(started)
+        guard case .response(let response) = result.kind else { Issue.record("\(result.kind)"); return }
+        #expect(response.status == 200)
+        #expect(took < 1, "a call to an idle platform waited \(took) s behind a slow one")
+        for call in hanging { _ = await call.value }
+    }
+
     @Test func aClientDroppedBeforeItsThreadRunsIsNoCrash() async {
         // The worker thread once reached the client through an unowned reference: a client released
         // before its thread started (a test that never used it) aborted the process.

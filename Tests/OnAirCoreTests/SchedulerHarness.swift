@@ -94,7 +94,7 @@ struct SchedulerRig {
     }
 
     /// Waits (in real time, briefly) until `condition` holds.
-    func eventually(_ what: String = "", timeout: TimeInterval = 5, _ condition: () async -> Bool) async -> Bool {
+    func eventually(_ what: String = "", timeout: TimeInterval = 20, _ condition: () async -> Bool) async -> Bool {
         let end = Date().addingTimeInterval(timeout)
         while Date() < end {
             if await condition() { return true }
@@ -159,6 +159,49 @@ final class CountingJournal: JournalStore, @unchecked Sendable {
     func jobRecords() async throws -> [JobID: JobRecord] { try await inner.jobRecords() }
     func save(_ record: JobRecord) async throws { count(1); try await inner.save(record) }
     func save(_ records: [JobRecord]) async throws { count(records.count); try await inner.save(records) }
+    func save(_ attempt: AttemptRecord, job: JobRecord) async throws { try await inner.save(attempt, job: job) }
+    func append(_ event: JournalEvent) async throws { try await inner.append(event) }
+    func attempts(item: String?, limit: Int) async throws -> [AttemptRecord] { try await inner.attempts(item: item, limit: limit) }
+    func events(limit: Int) async throws -> [JournalEvent] { try await inner.events(limit: limit) }
+    func overrides() async throws -> [String: ItemOverride] { try await inner.overrides() }
+    func save(_ override: ItemOverride) async throws { try await inner.save(override) }
+    func removeOverride(item: String) async throws { try await inner.removeOverride(item: item) }
+}
+
+/// A real journal whose writes of job-record batches can be held, to widen the moment between
+/// "records being written" and "calls handed over" that other commands may run into.
+final class GatedJournal: JournalStore, @unchecked Sendable {
+    let inner: SQLiteJournal
+    private let lock = NSLock()
+    private var holding = false
+    private var held: [CheckedContinuation<Void, Never>] = []
+
+    init(_ inner: SQLiteJournal) { self.inner = inner }
+
+    func holdBatches() { lock.withLock { holding = true } }
+    var waiting: Int { lock.withLock { held.count } }
+    func release() {
+        let waiters = lock.withLock { () -> [CheckedContinuation<Void, Never>] in
+            holding = false
+            defer { held = [] }
+            return held
+        }
+        waiters.forEach { $0.resume() }
+    }
+
+    func save(_ records: [JobRecord]) async throws {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let now = lock.withLock { () -> Bool in
+                if holding { held.append(continuation) }
+                return !holding
+            }
+            if now { continuation.resume() }
+        }
+        try await inner.save(records)
+    }
+
+    func jobRecords() async throws -> [JobID: JobRecord] { try await inner.jobRecords() }
+    func save(_ record: JobRecord) async throws { try await inner.save(record) }
     func save(_ attempt: AttemptRecord, job: JobRecord) async throws { try await inner.save(attempt, job: job) }
     func append(_ event: JournalEvent) async throws { try await inner.append(event) }
     func attempts(item: String?, limit: Int) async throws -> [AttemptRecord] { try await inner.attempts(item: item, limit: limit) }

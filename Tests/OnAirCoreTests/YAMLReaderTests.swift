@@ -45,4 +45,35 @@ struct YAMLReaderTests {
         #expect(p.count == 1)
         #expect(p.first?.hasPrefix("2:13: cannot read YAML: control characters are not allowed") == true, "\(p)")
     }
+
+    @Test func anAliasCannotNestDeeperThanWrittenNodesMay() {
+        // 40 levels under an anchor, used 40 levels down: 80 levels once written out.
+        let deep = String(repeating: "[", count: 40) + "x" + String(repeating: "]", count: 40)
+        let yaml = "id: x\nanchor: &deep \(deep)\ntitle: " + String(repeating: "[", count: 40) + "*deep" + String(repeating: "]", count: 40) + "\n"
+        #expect(problems(yaml) == ["3:48: alias '*deep' nests more than 64 levels deep"])
+    }
+
+    @Test func aliasesThatMultiplyAreRefusedNotExpanded() {
+        // Each level lists the one before ten times: 10^7 nodes from a few hundred bytes.
+        var yaml = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+        for level in 1...7 {
+            yaml += "a\(level): &a\(level) [" + Array(repeating: "*a\(level - 1)", count: 10).joined(separator: ", ") + "]\n"
+        }
+        let started = Date()
+        let p = problems(yaml)
+        #expect(p.count == 1)
+        #expect(p.first?.contains("aliases expand to more than 1000000 nodes") == true, "\(p)")
+        #expect(Date().timeIntervalSince(started) < 5)
+    }
+
+    @Test func anEmptyFileOnDiskIsOneLineNotACrash() throws {
+        let path = temporaryDirectory() + "/empty.yaml"
+        _ = FileManager.default.createFile(atPath: path, contents: Data())
+        do {
+            _ = try ScheduleLoader(options: .init(checkEnvironment: false)).load(path: path)
+            Issue.record("an empty file loaded")
+        } catch {
+            #expect(error.diagnostics.map(\.message) == ["empty file; a schedule needs at least id, title, timezone, targets and days"])
+        }
+    }
 }

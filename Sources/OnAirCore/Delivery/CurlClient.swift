@@ -17,11 +17,12 @@ public final class CurlClient: HTTPTransport, @unchecked Sendable {
     private let engine: Engine
 
     /// - Parameters:
-    ///   - maxConnectionsPerHost: in-flight calls per host; more wait in libcurl's queue.
-    ///   - maxTransfers: calls handed to libcurl at once; more wait, as a request, not yet as an
-    ///     easy handle (each holds buffers of its own), so ten thousand calls due together
-    ///     cost kilobytes each while they wait rather than libcurl's tens.
-    public init(maxConnectionsPerHost: Int = 64, maxTransfers: Int = 512) {
+    ///   - maxConnectionsPerHost: calls in flight per host. More wait here, per host, as plain
+    ///     requests rather than easy handles (each holds buffers of its own): ten thousand calls
+    ///     due together to one platform cost kilobytes each while they wait, and a slow platform's
+    ///     queue never holds up a call to another.
+    ///   - maxTransfers: calls in flight in all, a last bound for bursts to very many hosts.
+    public init(maxConnectionsPerHost: Int = 64, maxTransfers: Int = 4096) {
         precondition(Self.globalInit, "curl_global_init failed")
         engine = Engine(maxConnectionsPerHost: maxConnectionsPerHost, maxTransfers: maxTransfers)
         // The thread holds the engine, never the client: a client dropped before its thread got
@@ -54,17 +55,27 @@ private final class Engine: @unchecked Sendable {
     private let multi: UnsafeMutableRawPointer
     private let lock = NSLock()
     private let maxTransfers: Int
+    private let maxPerHost: Int
     /// Guarded by `lock`: requests handed over by callers, not yet seen by the worker.
     private var incoming: [Request] = []
     private var stopping = false
-    /// Owned by the worker thread: requests waiting for room, and the transfers libcurl has.
-    private var waiting = Deque<Request>()
+    /// Owned by the worker thread: requests waiting for room, by host, the hosts with waiting
+    /// requests in turn, the transfers libcurl has, and how many of those each host has.
+    private var waiting: [String: Deque<Request>] = [:]
+    private var turns = Deque<String>()
     private var active: [UInt: Transfer] = [:]
+    private var perHost: [String: Int] = [:]
     private let finished = DispatchSemaphore(value: 0)
 
     struct Request {
         var request: HTTPRequest
         var continuation: CheckedContinuation<TransferResult, Never>
+
+        /// What libcurl shares connections by: scheme, host and port (or the Unix socket).
+        var host: String {
+            if let socket = request.unixSocket { return "unix:" + socket }
+            return Target.origin(of: request.url) ?? request.url
+        }
 
         func fail(_ code: CURLcode, _ message: String) {
             continuation.resume(returning: TransferResult(kind: .failure(code: Int(code.rawValue), message: message), totalTime: 0))
@@ -73,6 +84,7 @@ private final class Engine: @unchecked Sendable {
 
     init(maxConnectionsPerHost: Int, maxTransfers: Int) {
         self.maxTransfers = max(1, maxTransfers)
+        self.maxPerHost = max(1, maxConnectionsPerHost)
         multi = curl_multi_init()!
         _ = onair_multi_setopt_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, maxConnectionsPerHost)
         _ = onair_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, max(maxConnectionsPerHost, 16) * 4)
@@ -95,17 +107,37 @@ private final class Engine: @unchecked Sendable {
         }
     }
 
-    /// Hands waiting requests to libcurl while there is room.
-    private func admit() {
-        while active.count < maxTransfers, let next = waiting.popFirst() {
-            do {
-                let transfer = try Transfer(request: next.request, continuation: next.continuation)
-                active[UInt(bitPattern: transfer.easy)] = transfer
-                curl_multi_add_handle(multi, transfer.easy)
-            } catch {
-                next.fail(CURLE_FAILED_INIT, "\(error)")
+    private func enqueue(_ request: Request) {
+        let host = request.host
+        if waiting[host] == nil { turns.append(host) }
+        waiting[host, default: []].append(request)
+    }
+
+    /// Hands waiting requests to libcurl while their host and the whole client have room, host by
+    /// host in turn. Returns whether it started any.
+    @discardableResult
+    private func admit() -> Bool {
+        var started = false
+        for _ in 0..<turns.count {
+            guard active.count < maxTransfers, let host = turns.popFirst() else { break }
+            var queue = waiting.removeValue(forKey: host) ?? []
+            while perHost[host, default: 0] < maxPerHost, active.count < maxTransfers, let next = queue.popFirst() {
+                do {
+                    let transfer = try Transfer(request: next.request, host: host, continuation: next.continuation)
+                    active[UInt(bitPattern: transfer.easy)] = transfer
+                    perHost[host, default: 0] += 1
+                    curl_multi_add_handle(multi, transfer.easy)
+                    started = true
+                } catch {
+                    next.fail(CURLE_FAILED_INIT, "\(error)")
+                }
+            }
+            if !queue.isEmpty {
+                waiting[host] = queue
+                turns.append(host)
             }
         }
+        return started
     }
 
     func shutdown() {
@@ -125,16 +157,17 @@ private final class Engine: @unchecked Sendable {
                 defer { incoming.removeAll() }
                 return (incoming, stopping)
             }
-            waiting.append(contentsOf: batch)
+            batch.forEach(enqueue)
             if stop {
                 for transfer in active.values {
                     curl_multi_remove_handle(multi, transfer.easy)
                     transfer.finish(TransferResult(kind: .failure(code: Int(CURLE_ABORTED_BY_CALLBACK.rawValue),
                                                                   message: "shutting down"), totalTime: 0))
                 }
-                for request in waiting { request.fail(CURLE_ABORTED_BY_CALLBACK, "shutting down") }
+                for request in waiting.values.joined() { request.fail(CURLE_ABORTED_BY_CALLBACK, "shutting down") }
                 active.removeAll()
                 waiting.removeAll()
+                turns.removeAll()
                 finished.signal()
                 return
             }
@@ -148,13 +181,11 @@ private final class Engine: @unchecked Sendable {
                 let handle = easy
                 curl_multi_remove_handle(multi, handle)
                 if let transfer = active.removeValue(forKey: UInt(bitPattern: handle)) {
+                    perHost[transfer.host, default: 1] -= 1
                     transfer.complete(code: code)
                 }
             }
-            if !waiting.isEmpty && active.count < maxTransfers {
-                admit()
-                continue    // start what was admitted at once rather than after a poll
-            }
+            if admit() { continue }    // start what was admitted at once rather than after a poll
             curl_multi_poll(multi, nil, 0, 1000, nil)
         }
     }
@@ -190,14 +221,17 @@ private final class Transfer {
     private let sink = BodySink()
     private let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
     private var continuation: CheckedContinuation<TransferResult, Never>?
+    /// The host it counts against (see `Engine.Request.host`).
+    let host: String
 
     struct SetupError: Error, CustomStringConvertible {
         var description: String
     }
 
-    init(request: HTTPRequest, continuation: CheckedContinuation<TransferResult, Never>) throws {
+    init(request: HTTPRequest, host: String, continuation: CheckedContinuation<TransferResult, Never>) throws {
         guard let easy = curl_easy_init() else { throw SetupError(description: "curl_easy_init failed") }
         self.easy = easy
+        self.host = host
         self.continuation = continuation
         errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
         try configure(request)

@@ -85,6 +85,9 @@ struct YAMLDocument: Sendable {
 enum YAMLReader {
     /// Far deeper than any schedule (which nests about seven levels) and far from the stack's end.
     static let maximumDepth = 64
+    /// Nodes that aliases may add in all: room for every item to name a shared list of targets,
+    /// none for a "billion laughs" file that would keep validation busy for hours.
+    static let maximumAliasExpansion = 1_000_000
 
     static func read(_ text: String) throws(YAMLProblem) -> YAMLDocument {
         var text = text
@@ -96,7 +99,9 @@ enum YAMLReader {
 
     /// Reads UTF-8 bytes in place; they must stay valid for the call only.
     static func read(_ bytes: UnsafeBufferPointer<UInt8>) throws(YAMLProblem) -> YAMLDocument {
-        try Composer(bytes).document()
+        // An empty Data has no base address, and libyaml asserts on a null input.
+        guard bytes.baseAddress != nil else { return YAMLDocument(root: nil, problems: []) }
+        return try Composer(bytes).document()
     }
 }
 
@@ -183,7 +188,9 @@ private final class EventStream {
 /// Builds nodes from events: the one place that knows how events nest.
 private final class Composer {
     private let events: EventStream
-    private var anchors: [String: YAMLNode] = [:]
+    private var anchors: [String: Built] = [:]
+    /// Nodes that aliases have added so far.
+    private var expanded = 0
     private var problems: [YAMLProblem] = []
     /// Reusable buffers for mappings being read, one per nesting level in use.
     private var scratch: [[(key: YAMLNode, value: YAMLNode)]] = []
@@ -209,24 +216,47 @@ private final class Composer {
         return YAMLDocument(root: root, problems: problems)
     }
 
+    /// A node with how deep it nests (containers, 0 for a scalar) and how many nodes it holds,
+    /// so that an alias can be checked against the limits as if it were written out.
+    private struct Built {
+        var node: YAMLNode
+        var height: Int
+        var size: Int
+    }
+
     private func node(from event: EventStream.Event, depth: Int) throws(YAMLProblem) -> YAMLNode {
+        try build(event, depth: depth).node
+    }
+
+    private func build(_ event: EventStream.Event, depth: Int) throws(YAMLProblem) -> Built {
         switch event {
         case .scalar(let scalar, let anchor):
-            return remember(.scalar(scalar), as: anchor)
+            return remember(Built(node: .scalar(scalar), height: 0, size: 1), as: anchor)
         case .alias(let anchor, let mark):
-            guard let node = anchors[anchor] else {
+            guard let built = anchors[anchor] else {
                 throw YAMLProblem(mark: mark, message: "YAML error: alias '*\(anchor)' names no anchor defined before it")
             }
-            return node
+            if depth + built.height > YAMLReader.maximumDepth {
+                throw YAMLProblem(mark: mark, message: "alias '*\(anchor)' nests more than \(YAMLReader.maximumDepth) levels deep")
+            }
+            expanded += built.size
+            if expanded > YAMLReader.maximumAliasExpansion {
+                throw YAMLProblem(mark: mark, message: "aliases expand to more than \(YAMLReader.maximumAliasExpansion) nodes; write the schedule out")
+            }
+            return built
         case .sequenceStart(let anchor, let mark):
             try checkDepth(depth, at: mark)
             var nodes: [YAMLNode] = []
+            var height = 0, size = 1
             while true {
                 let next = try events.next()
                 if case .sequenceEnd = next { break }
-                nodes.append(try node(from: next, depth: depth + 1))
+                let child = try build(next, depth: depth + 1)
+                nodes.append(child.node)
+                height = max(height, child.height)
+                size += child.size
             }
-            return remember(.sequence(YAMLSequence(nodes: nodes, mark: mark)), as: anchor)
+            return remember(Built(node: .sequence(YAMLSequence(nodes: nodes, mark: mark)), height: height + 1, size: size), as: anchor)
         case .mappingStart(let anchor, let mark):
             try checkDepth(depth, at: mark)
             // Collected in a scratch buffer and stored at their exact size: a week holds tens of
@@ -235,12 +265,15 @@ private final class Composer {
             pairs.removeAll(keepingCapacity: true)
             defer { scratch.append(pairs) }
             var seen: [String: YAMLMark] = [:]
+            var height = 0, size = 1
             while true {
                 let next = try events.next()
                 if case .mappingEnd = next { break }
-                let key = try node(from: next, depth: depth + 1)
-                let value = try node(from: events.next(), depth: depth + 1)
-                if case .scalar(let name) = key {
+                let key = try build(next, depth: depth + 1)
+                let value = try build(events.next(), depth: depth + 1)
+                height = max(height, key.height, value.height)
+                size += key.size + value.size
+                if case .scalar(let name) = key.node {
                     if let first = seen[name.string] {
                         problems.append(YAMLProblem(mark: name.mark, message:
                             "duplicate key '\(name.string)' in the same mapping (first at line \(first.line), column \(first.column))"))
@@ -248,11 +281,21 @@ private final class Composer {
                     }
                     seen[name.string] = name.mark
                 }
-                pairs.append((key, value))
+                pairs.append((key.node, value.node))
             }
-            return remember(.mapping(YAMLMapping(pairs: Array(pairs[...]), mark: mark)), as: anchor)
+            let mapping = YAMLMapping(pairs: Self.exactCopy(of: pairs), mark: mark)
+            return remember(Built(node: .mapping(mapping), height: height + 1, size: size), as: anchor)
         case .streamStart, .streamEnd, .documentStart, .documentEnd, .sequenceEnd, .mappingEnd:
             throw YAMLProblem(mark: YAMLMark(line: 1, column: 1), message: "YAML error: unexpected structure")
+        }
+    }
+
+    /// A copy with storage of its own, exactly as large as needed (`Array(slice)` of a whole
+    /// array would share the scratch buffer, capacity and all).
+    private static func exactCopy<Element>(of elements: [Element]) -> [Element] {
+        [Element](unsafeUninitializedCapacity: elements.count) { buffer, count in
+            for (index, element) in elements.enumerated() { (buffer.baseAddress! + index).initialize(to: element) }
+            count = elements.count
         }
     }
 
@@ -262,8 +305,8 @@ private final class Composer {
         }
     }
 
-    private func remember(_ node: YAMLNode, as anchor: String?) -> YAMLNode {
-        if let anchor { anchors[anchor] = node }
-        return node
+    private func remember(_ built: Built, as anchor: String?) -> Built {
+        if let anchor { anchors[anchor] = built }
+        return built
     }
 }

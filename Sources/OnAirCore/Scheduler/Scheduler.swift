@@ -57,6 +57,10 @@ public actor Scheduler {
     private var queue = Heap<QueuedJob>()
     /// Jobs handed to delivery and not finished, with their task.
     private var active: [JobID: Task<Void, Never>] = [:]
+    /// Jobs taken for firing whose records are being written and whose calls are not handed over
+    /// yet: for everyone else they are already being delivered (not to be queued, sent by hand,
+    /// or skipped twice).
+    private var claimed: Set<JobID> = []
     private var held = false
     private var stopping = false
     /// Called on every turn of the loop (the systemd watchdog pings from here) and how often
@@ -95,7 +99,7 @@ public actor Scheduler {
     public func recover() async throws {
         records = try await journal.jobRecords()
         overrides = try await journal.overrides()
-        for record in records.values.sorted(by: { $0.updatedAt < $1.updatedAt }) { updateLive(record) }
+        rebuildLive()
         held = try await journal.events(limit: 10_000).first { $0.kind == "hold" || $0.kind == "resume" }?.kind == "hold"
         applyOverrides()
         replan()
@@ -125,6 +129,11 @@ public actor Scheduler {
             parts.append("no pending jobs")
         }
         return parts.joined(separator: "; ")
+    }
+
+    private func rebuildLive() {
+        live = []
+        for record in records.values.sorted(by: { $0.updatedAt < $1.updatedAt }) { updateLive(record) }
     }
 
     private func updateLive(_ record: JobRecord) {
@@ -200,12 +209,13 @@ public actor Scheduler {
         plannedCount = count
         var pending = Heap<QueuedJob>(minimumCapacity: count)
         for jobs in byItem.values {
-            for job in jobs where !(records[job.id]?.state.isFinal ?? false) && active[job.id] == nil {
+            for job in jobs where !(records[job.id]?.state.isFinal ?? false) && !isDelivering(job.id) {
                 pending.insert(QueuedJob(job: job))
             }
         }
         plan = byItem
         queue = pending
+        warmedThrough = .distantPast    // a reload may bring an earlier instant: warm it too
     }
 
     // MARK: The loop
@@ -241,16 +251,17 @@ public actor Scheduler {
         guard next > now else { return }    // already due: it fires now, nothing to gain
         var due: [QueuedJob] = []
         while let first = queue.min, first.job.instant == next { due.append(queue.removeMin()) }
-        var origins: [String: Target] = [:]
+        // By host and CA file: libcurl reuses a connection only for a call with the same TLS settings.
+        var origins: [String: (origin: String, target: Target)] = [:]
         for entry in due {
             queue.insert(entry)
             if let target = targetsByName[entry.job.target], let origin = target.origin(for: entry.job.action) {
-                origins[origin] = target
+                origins[origin + " " + (target.caFile ?? "")] = (origin, target)
             }
         }
-        for (origin, target) in origins.sorted(by: { $0.key < $1.key }) {
-            if let last = lastWarmed[origin], now.timeIntervalSince(last) < warmUpLead { continue }
-            lastWarmed[origin] = now
+        for (key, (origin, target)) in origins.sorted(by: { $0.key < $1.key }) {
+            if let last = lastWarmed[key], now.timeIntervalSince(last) < warmUpLead { continue }
+            lastWarmed[key] = now
             let deliverer = self.deliverer, logger = self.logger
             Task {
                 let result = await deliverer.warm(origin: origin, target: target)
@@ -260,7 +271,8 @@ public actor Scheduler {
                 case .response(let response):
                     meta["status"] = "\(response.status)"
                     logger.debug("connection warmed", metadata: meta)
-                case .failure(_, let message):
+                case .failure(let code, let message):
+                    if code == 42 { return }    // CURLE_ABORTED_BY_CALLBACK: the daemon is shutting down
                     meta["error"] = "\(message)"
                     logger.warning("platform not reachable ahead of its call; the call will still be made at its instant", metadata: meta)
                 }
@@ -291,23 +303,42 @@ public actor Scheduler {
     /// Fires jobs due together (in firing order): decides each one's fate, writes all their
     /// records in one transaction (one fsync for a whole burst, before any call leaves), then
     /// hands the calls to delivery.
-    private func fire(_ jobs: [PlannedJob], now: Date, manualBy: String? = nil) async {
+    /// Returns false when the records could not be written (nothing was sent).
+    @discardableResult
+    private func fire(_ jobs: [PlannedJob], now: Date, manualBy: String? = nil) async -> Bool {
         var firings: [Firing] = []
         var missed: [(record: JobRecord, meta: Logger.Metadata)] = []
-        for job in jobs {
+        for job in jobs where !isDelivering(job.id) {
             guard let item = item(job.itemID), let target = targetsByName[job.target] else { continue }
             switch decide(job, now: now, manualBy: manualBy, item: item, target: target) {
             case .missed(let record, let meta): missed.append((record, meta))
             case .fire(let firing): firings.append(firing)
             }
         }
+        // From here until each is handed to its lane, the batch is being delivered for everyone
+        // else: the awaits below let reloads, overrides and operators in.
+        let ids = firings.map(\.job.id)
+        claimed.formUnion(ids)
+        defer { claimed.subtract(ids) }
         guard await persist(missed.map(\.record) + firings.map(\.record)) else {
-            // Not on disk, so it does not count: try again shortly rather than send unrecorded.
-            for firing in firings { requeueLater(firing.job) }
-            return
+            // Not on disk, so it does not count. A scheduled job is tried again shortly rather
+            // than sent unrecorded; an operator's send is refused and can be repeated.
+            if manualBy == nil { for firing in firings { requeueLater(firing.job) } }
+            return false
         }
         for (_, meta) in missed { logger.warning("job missed", metadata: meta) }
-        for firing in firings { await launch(firing) }
+        for firing in firings {
+            // Shut down mid-batch: what is left is journaled in flight, so it is cut off and goes
+            // out after restart with the same webhook-id.
+            if stopping { break }
+            await launch(firing)
+        }
+        return true
+    }
+
+    /// Handed to delivery, or about to be.
+    private func isDelivering(_ id: JobID) -> Bool {
+        active[id] != nil || claimed.contains(id)
     }
 
     private enum Decision {
@@ -374,8 +405,10 @@ public actor Scheduler {
     }
 
     /// Several records in one transaction; each counts only once the whole write is on disk.
+    @discardableResult
     private func persist(_ batch: [JobRecord]) async -> Bool {
         guard !batch.isEmpty else { return true }
+        let before = batch.map { records[$0.id] }
         for record in batch {
             records[record.id] = record
             updateLive(record)
@@ -384,22 +417,17 @@ public actor Scheduler {
             try await journal.save(batch)
             return true
         } catch {
-            logger.critical("journal write failed", metadata: ["jobs": "\(batch.count)", "first": "\(batch[0].id)", "error": "\(error)"])
+            // Not on disk, so it does not count: memory goes back to what the journal says.
+            for (record, old) in zip(batch, before) where records[record.id] == record { records[record.id] = old }
+            rebuildLive()
+            logger.critical("journal write failed", metadata: ["job": "\(batch[0].id)", "jobs": "\(batch.count)", "error": "\(error)"])
             return false
         }
     }
 
     @discardableResult
     private func persist(_ record: JobRecord) async -> Bool {
-        records[record.id] = record
-        updateLive(record)
-        do {
-            try await journal.save(record)
-            return true
-        } catch {
-            logger.critical("journal write failed", metadata: ["job": "\(record.id)", "error": "\(error)"])
-            return false
-        }
+        await persist([record])
     }
 
     private func requeueLater(_ job: PlannedJob) {
@@ -411,7 +439,8 @@ public actor Scheduler {
     }
 
     private func requeue(_ job: PlannedJob) {
-        guard plan[job.itemID]?.contains(where: { $0.id == job.id }) == true, !(records[job.id]?.state.isFinal ?? false), active[job.id] == nil else { return }
+        guard plan[job.itemID]?.contains(where: { $0.id == job.id }) == true, !(records[job.id]?.state.isFinal ?? false),
+              !isDelivering(job.id), !queue.unordered.contains(where: { $0.job.id == job.id }) else { return }
         queue.insert(QueuedJob(job: job))
         wake.signal()
     }
@@ -544,7 +573,7 @@ public actor Scheduler {
         }
         let jobs = self.jobs(of: id, action).sorted { $0.target < $1.target }
         guard !jobs.isEmpty else { throw Refusal(description: "no target of '\(id)' takes a \(action.rawValue) call") }
-        if jobs.contains(where: { active[$0.id] != nil }) {
+        if jobs.contains(where: { isDelivering($0.id) }) {
             throw Refusal(description: "a \(action.rawValue) of '\(id)' is being delivered right now; see onair history \(id)")
         }
         let now = time.now()
@@ -556,7 +585,9 @@ public actor Scheduler {
             }
         }
         try? await journal.append(JournalEvent(at: now, kind: action.rawValue, detail: "\(id) sent by hand by \(by)"))
-        await fire(jobs, now: now, manualBy: by)
+        guard await fire(jobs, now: now, manualBy: by) else {
+            throw Refusal(description: "cannot journal the send, so it was not sent; see the daemon's log")
+        }
         replan()
         wake.signal()
         return "\(action.rawValue) of '\(id)' sent to \(jobs.map(\.target).joined(separator: ", "))"
@@ -608,7 +639,7 @@ public actor Scheduler {
         if hasStarted(id) && !hasStopped(id) { throw Refusal(description: "'\(id)' is on air; use stop") }
         let now = time.now()
         var cancelled = 0
-        for job in jobs(of: id) where !(records[job.id]?.state.isFinal ?? false) && active[job.id] == nil {
+        for job in jobs(of: id) where !(records[job.id]?.state.isFinal ?? false) && !isDelivering(job.id) {
             await persist(JobRecord(id: job.id, state: .cancelled, send: records[job.id]?.send ?? 0, instant: job.instant,
                                     deadline: job.deadline, updatedAt: now, detail: "skipped by \(who)"))
             cancelled += 1
