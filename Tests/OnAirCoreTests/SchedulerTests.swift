@@ -242,6 +242,24 @@ struct SchedulerTests {
         await loop.value
     }
 
+    @Test func atOneInstantTheStopIsAnsweredBeforeTheNextItemStartsOnTheSamePlatform() async throws {
+        let rig = try await SchedulerRig(schedule: try oneItemSchedule(extra: """
+                  - { id: next, title: Next, start: "11:00", end: "12:00" }
+            """), at: utc("2021-11-08T10:30:00Z"))
+        #expect(await rig.eventually { rig.transport.calls.count == 1 })    // show's start, late at start-up
+        await rig.settle()
+        rig.transport.holdCalls()
+        rig.time.advance(to: utc("2021-11-08T11:00:00Z"))
+        #expect(await rig.eventually { rig.transport.onTheWire == 1 })
+        try await Task.sleep(nanoseconds: 200_000_000)
+        // show's stop is on the wire, unanswered: next's start must not have gone out beside it.
+        #expect(rig.transport.onTheWire == 1)
+        rig.transport.release()
+        #expect(await rig.eventually { rig.transport.calls.count == 3 })
+        #expect(rig.transport.calls.map { "\($0.item) \($0.type)" } == ["show stream.start", "show stream.stop", "next stream.start"])
+        await rig.stop()
+    }
+
     @Test func aCallThatFinishesDuringShutdownIsJournaledAsDelivered() async throws {
         let dir = temporaryDirectory()
         let rig = try await SchedulerRig(schedule: try oneItemSchedule(), at: utc("2021-11-08T09:45:00Z"), journalDirectory: dir)

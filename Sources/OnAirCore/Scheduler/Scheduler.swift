@@ -327,11 +327,22 @@ public actor Scheduler {
             return false
         }
         for (_, meta) in missed { logger.warning("job missed", metadata: meta) }
+        // At one instant a stop goes to a platform before another item's prepare or start, and is
+        // answered first (its first attempt, not its retries): a start that overtook the stop of
+        // the item before could be ended by it.
+        var stops: [String: [Latch]] = [:]
         for firing in firings {
             // Shut down mid-batch: what is left is journaled in flight, so it is cut off and goes
             // out after restart with the same webhook-id.
             if stopping { break }
-            await launch(firing)
+            let key = "\(firing.job.target) \(firing.job.instant.timeIntervalSince1970)"
+            if firing.job.action == .stop {
+                let answered = Latch()
+                stops[key, default: []].append(answered)
+                await launch(firing, answered: answered)
+            } else {
+                await launch(firing, after: stops[key] ?? [])
+            }
         }
         return true
     }
@@ -386,8 +397,9 @@ public actor Scheduler {
         return .fire(Firing(job: job, record: record, item: item, target: target, deadline: deadline, meta: meta))
     }
 
-    /// Hands a fired job, already journaled in flight, to its delivery lane.
-    private func launch(_ firing: Firing) async {
+    /// Hands a fired job, already journaled in flight, to its delivery lane. It waits for `after`
+    /// before its first attempt, and opens `answered` after it.
+    private func launch(_ firing: Firing, after: [Latch] = [], answered: Latch? = nil) async {
         logger.info("firing", metadata: firing.meta)
         let job = firing.job, record = firing.record, target = firing.target
         let context = DeliveryContext(schedule: schedule, item: firing.item, job: job, send: record.send, timestamp: job.instant)
@@ -396,9 +408,12 @@ public actor Scheduler {
         let id = job.id
         let finalDeadline = firing.deadline
         let task = await lanes.enqueue(.init(item: job.itemID, target: job.target)) {
+            for latch in after { await latch.wait() }
             let result = await deliverer.deliver(context, target: target, deadline: finalDeadline, firstAttempt: firstAttempt) { attempt in
                 await self.recordAttempt(attempt, for: id)
+                answered?.release()
             }
+            answered?.release()    // cancelled before any attempt: do not hold anyone
             await self.finished(id, result)
         }
         if records[id]?.state == .inflight { active[id] = task }
