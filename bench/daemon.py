@@ -176,7 +176,9 @@ def burst(tmp, probe_status=False):
         lines.append(f"      - {{ id: item-{k}, title: Item {k}, start: \"{clock(start)}\", duration: 10m, targets: [t{k}] }}")
     config = os.path.join(tmp, "burst.yaml")
     open(config, "w").write("\n".join(lines) + "\n")
-    state = os.path.join(tmp, "state-burst")
+    # A fresh journal each run: job ids name no time, so a second burst of the same items would
+    # find them delivered (by design) and send nothing.
+    state = os.path.join(tempfile.mkdtemp(dir=tmp), "state-burst")
     p, _ = start_daemon(config, state)
     if probe_status:
         # `onair status` (the whole CLI process) over and over from just before the instant
