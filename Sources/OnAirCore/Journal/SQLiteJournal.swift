@@ -122,9 +122,11 @@ public final class SQLiteJournal: JournalStore {
     /// Runs a write transaction to completion even when the asking task has been cancelled:
     /// GRDB's async write gives up on a cancelled task, but shutdown cancels deliveries, and a call
     /// that was answered during the grace period must still be journaled (or it is sent again).
+    /// The callback form is queued on GRDB's writer at once, so writes also land in call order.
     private func write(_ updates: @escaping @Sendable (Database) throws -> Void) async throws {
-        let pool = self.pool
-        try await Task { try await pool.write(updates) }.value
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
+            pool.asyncWrite(updates) { _, result in continuation.resume(with: result) }
+        }
     }
 
     private static func write(_ record: JobRecord, _ db: Database) throws {
