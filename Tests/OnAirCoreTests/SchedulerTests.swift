@@ -260,6 +260,37 @@ struct SchedulerTests {
         await rig.stop()
     }
 
+    @Test func aTargetHasAtMostItsShareOfDeliveriesUnderWayTheRestWaitAsData() async throws {
+        // Ten past items on one platform: at start-up all ten stops are due at once (SPEC 4).
+        var yaml = "id: t\ntitle: T\ntimezone: UTC\ntargets:\n  site: { url: \"http://127.0.0.1:9/hook\" }\n"
+        yaml += "days:\n  - date: 2021-11-08\n    programme:\n"
+        for k in 0..<10 {
+            yaml += "      - { id: item-\(k), title: I, start: \"10:\(String(format: "%02d", 5 * k))\", duration: 5m }\n"
+        }
+        let time = ManualTime(utc("2021-11-08T12:00:00Z"))
+        let transport = RecordingTransport(time: time)
+        transport.holdCalls()
+        let journal = try SQLiteJournal(directory: temporaryDirectory())
+        let deliverer = Deliverer(transport: transport, builder: RequestBuilder(secrets: SecretResolver(environment: [:])),
+                                  policy: RetryPolicy(initialBound: 0.01, maximumBound: 0.01), time: time)
+        let scheduler = Scheduler(schedule: try load(yaml), journal: journal, deliverer: deliverer, time: time,
+                                  logger: quietLogger, deliveriesPerTarget: 4)
+        try await scheduler.recover()
+        let loop = Task { await scheduler.run() }
+        let end = Date().addingTimeInterval(20)
+        while transport.onTheWire < 4 && Date() < end { try await Task.sleep(nanoseconds: 5_000_000) }
+        try await Task.sleep(nanoseconds: 200_000_000)
+        #expect(transport.onTheWire == 4)
+        #expect(await scheduler.snapshot().inFlight == 10)    // all ten journaled in flight, six waiting
+        transport.release()
+        while transport.calls.count < 10 && Date() < end { try await Task.sleep(nanoseconds: 5_000_000) }
+        #expect(transport.calls.map(\.item) == (0..<10).map { "item-\($0)" })
+        await scheduler.idle()
+        #expect(await scheduler.snapshot().records.values.filter { $0.state == .delivered }.count == 10)
+        await scheduler.shutdown(grace: 1)
+        await loop.value
+    }
+
     @Test func aCallThatFinishesDuringShutdownIsJournaledAsDelivered() async throws {
         let dir = temporaryDirectory()
         let rig = try await SchedulerRig(schedule: try oneItemSchedule(), at: utc("2021-11-08T09:45:00Z"), journalDirectory: dir)
