@@ -316,7 +316,6 @@ public actor Scheduler {
         var item: Item
         var target: Target
         var deadline: Date
-        var meta: Logger.Metadata
     }
 
     /// Fires jobs due together (in firing order): decides each one's fate, writes all their
@@ -326,11 +325,12 @@ public actor Scheduler {
     @discardableResult
     private func fire(_ jobs: [PlannedJob], now: Date, manualBy: String? = nil) async -> Bool {
         var firings: [Firing] = []
-        var missed: [(record: JobRecord, meta: Logger.Metadata)] = []
+        var missed: [(job: PlannedJob, record: JobRecord)] = []
+        firings.reserveCapacity(jobs.count)
         for job in jobs where !isDelivering(job.id) {
             guard let item = item(job.itemID), let target = targetsByName[job.target] else { continue }
             switch decide(job, now: now, manualBy: manualBy, item: item, target: target) {
-            case .missed(let record, let meta): missed.append((record, meta))
+            case .missed(let record): missed.append((job, record))
             case .fire(let firing): firings.append(firing)
             }
         }
@@ -345,7 +345,9 @@ public actor Scheduler {
             if manualBy == nil { for firing in firings { requeueLater(firing.job) } }
             return false
         }
-        for (_, meta) in missed { logger.warning("job missed", metadata: meta) }
+        for (job, record) in missed {
+            logger.warning("job missed", metadata: Self.metadata(job, record, lateness: now.timeIntervalSince(job.instant)))
+        }
         // At one instant a stop goes to a platform before another item's prepare or start, and is
         // answered first (its first attempt, not its retries): a start that overtook the stop of
         // the item before could be ended by it.
@@ -372,8 +374,17 @@ public actor Scheduler {
     }
 
     private enum Decision {
-        case missed(JobRecord, Logger.Metadata)
+        case missed(JobRecord)
         case fire(Firing)
+    }
+
+    /// Log metadata for a job, made only when a line is written: a burst of thousands of jobs
+    /// must not carry a dictionary each while it waits.
+    private static func metadata(_ job: PlannedJob, _ record: JobRecord, lateness: TimeInterval?) -> Logger.Metadata {
+        var meta: Logger.Metadata = ["item": "\(job.itemID)", "action": "\(job.action.rawValue)", "target": "\(job.target)",
+                                     "webhook_id": "\(WebhookSigner.webhookID(job: job.id, send: record.send))"]
+        if let lateness { meta["lateness"] = lateness >= 10 ? "\(Int(lateness))s" : "\(String(format: "%.1f", lateness))s" }
+        return meta
     }
 
     /// The firing rule for one job at `now`: missed, or sent (with the deadline it gets).
@@ -390,8 +401,6 @@ public actor Scheduler {
             job.deadline = max(job.deadline, now.addingTimeInterval(Planner.stopGracePeriod))
         }
         let lateness = now.timeIntervalSince(job.instant)
-        var meta: Logger.Metadata = ["item": "\(job.itemID)", "action": "\(job.action.rawValue)", "target": "\(job.target)",
-                                     "webhook_id": "\(WebhookSigner.webhookID(job: job.id, send: record.send))"]
         var deadline = job.deadline
         if now >= job.deadline {
             if job.action == .stop {
@@ -401,26 +410,22 @@ public actor Scheduler {
                 record.state = .missed
                 record.updatedAt = now
                 record.detail = "\(job.action.rawValue) was due at \(WallClock.utcText(job.instant)); its deadline \(WallClock.utcText(job.deadline)) had passed"
-                meta["lateness"] = "\(Int(lateness))s"
-                return .missed(record, meta)
+                return .missed(record)
             }
         }
         record.state = .inflight
         record.instant = job.instant
         record.deadline = deadline
         record.updatedAt = now
-        if lateness > Self.latenessThreshold {
-            record.lateBy = lateness
-            meta["lateness"] = "\(String(format: "%.1f", lateness))s"
-        }
-        return .fire(Firing(job: job, record: record, item: item, target: target, deadline: deadline, meta: meta))
+        if lateness > Self.latenessThreshold { record.lateBy = lateness }
+        return .fire(Firing(job: job, record: record, item: item, target: target, deadline: deadline))
     }
 
     /// Hands a fired job, already journaled in flight, to its delivery lane, or to the target's
     /// waiting line when it has enough deliveries under way. It waits for `after` before its first
     /// attempt, and opens `answered` after it.
     private func launch(_ firing: Firing, after: [Latch] = [], answered: Latch? = nil) async {
-        logger.info("firing", metadata: firing.meta)
+        logger.info("firing", metadata: Self.metadata(firing.job, firing.record, lateness: firing.record.lateBy))
         let target = firing.job.target
         guard underWay[target, default: 0] < deliveriesPerTarget else {
             waitingToLaunch[target, default: []].append(PendingLaunch(firing: firing, after: after, answered: answered))
