@@ -16,8 +16,7 @@ final class RecordingTransport: HTTPTransport, @unchecked Sendable {
 
     private let lock = NSLock()
     private var log: [Call] = []
-    private var holding = false
-    private var held: [CheckedContinuation<Void, Never>] = []
+    private let gate = Gate()
     let time: TimeSource
 
     init(time: TimeSource) { self.time = time }
@@ -26,28 +25,15 @@ final class RecordingTransport: HTTPTransport, @unchecked Sendable {
 
     /// From now on calls stay "on the wire" (unanswered, deaf to cancellation like a libcurl
     /// transfer) until `release()`.
-    func holdCalls() { lock.withLock { holding = true } }
+    func holdCalls() { gate.close() }
 
     /// Calls currently held on the wire.
-    var onTheWire: Int { lock.withLock { held.count } }
+    var onTheWire: Int { gate.waiting }
 
-    func release() {
-        let waiting = lock.withLock { () -> [CheckedContinuation<Void, Never>] in
-            holding = false
-            defer { held = [] }
-            return held
-        }
-        for continuation in waiting { continuation.resume() }
-    }
+    func release() { gate.open() }
 
     func perform(_ request: HTTPRequest) async -> TransferResult {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let resumeNow = lock.withLock { () -> Bool in
-                if holding { held.append(continuation) }
-                return !holding
-            }
-            if resumeNow { continuation.resume() }
-        }
+        await gate.pass()
         let json = request.body.flatMap { try? JSONSerialization.jsonObject(with: Data($0)) as? [String: Any] }
         let data = json?["data"] as? [String: Any]
         let call = Call(method: request.method, url: request.url, at: time.now(),
@@ -144,9 +130,41 @@ func oneItemSchedule(start: String = "10:00", end: String = "11:00", extra: Stri
     """)
 }
 
-/// A journal that counts how job records reach the disk, around a real SQLite journal.
-final class CountingJournal: JournalStore, @unchecked Sendable {
+/// Lets callers through while open; while closed they wait (deaf to cancellation) until it opens.
+final class Gate: @unchecked Sendable {
+    private let lock = NSLock()
+    private var closed = false
+    private var held: [CheckedContinuation<Void, Never>] = []
+
+    func close() { lock.withLock { closed = true } }
+
+    var waiting: Int { lock.withLock { held.count } }
+
+    func open() {
+        let waiters = lock.withLock { () -> [CheckedContinuation<Void, Never>] in
+            closed = false
+            defer { held = [] }
+            return held
+        }
+        waiters.forEach { $0.resume() }
+    }
+
+    func pass() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let now = lock.withLock { () -> Bool in
+                if closed { held.append(continuation) }
+                return !closed
+            }
+            if now { continuation.resume() }
+        }
+    }
+}
+
+/// A real SQLite journal that counts how job records reach the disk and can hold writes of
+/// batches of them (to widen the moment between "records being written" and "calls handed over").
+final class InstrumentedJournal: JournalStore, @unchecked Sendable {
     let inner: SQLiteJournal
+    let batches = Gate()
     private let lock = NSLock()
     private var writes: [Int] = []
 
@@ -158,50 +176,11 @@ final class CountingJournal: JournalStore, @unchecked Sendable {
 
     func jobRecords() async throws -> [JobID: JobRecord] { try await inner.jobRecords() }
     func save(_ record: JobRecord) async throws { count(1); try await inner.save(record) }
-    func save(_ records: [JobRecord]) async throws { count(records.count); try await inner.save(records) }
-    func save(_ attempt: AttemptRecord, job: JobRecord) async throws { try await inner.save(attempt, job: job) }
-    func append(_ event: JournalEvent) async throws { try await inner.append(event) }
-    func attempts(item: String?, limit: Int) async throws -> [AttemptRecord] { try await inner.attempts(item: item, limit: limit) }
-    func events(limit: Int) async throws -> [JournalEvent] { try await inner.events(limit: limit) }
-    func overrides() async throws -> [String: ItemOverride] { try await inner.overrides() }
-    func save(_ override: ItemOverride) async throws { try await inner.save(override) }
-    func removeOverride(item: String) async throws { try await inner.removeOverride(item: item) }
-}
-
-/// A real journal whose writes of job-record batches can be held, to widen the moment between
-/// "records being written" and "calls handed over" that other commands may run into.
-final class GatedJournal: JournalStore, @unchecked Sendable {
-    let inner: SQLiteJournal
-    private let lock = NSLock()
-    private var holding = false
-    private var held: [CheckedContinuation<Void, Never>] = []
-
-    init(_ inner: SQLiteJournal) { self.inner = inner }
-
-    func holdBatches() { lock.withLock { holding = true } }
-    var waiting: Int { lock.withLock { held.count } }
-    func release() {
-        let waiters = lock.withLock { () -> [CheckedContinuation<Void, Never>] in
-            holding = false
-            defer { held = [] }
-            return held
-        }
-        waiters.forEach { $0.resume() }
-    }
-
     func save(_ records: [JobRecord]) async throws {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let now = lock.withLock { () -> Bool in
-                if holding { held.append(continuation) }
-                return !holding
-            }
-            if now { continuation.resume() }
-        }
+        await batches.pass()
+        count(records.count)
         try await inner.save(records)
     }
-
-    func jobRecords() async throws -> [JobID: JobRecord] { try await inner.jobRecords() }
-    func save(_ record: JobRecord) async throws { try await inner.save(record) }
     func save(_ attempt: AttemptRecord, job: JobRecord) async throws { try await inner.save(attempt, job: job) }
     func append(_ event: JournalEvent) async throws { try await inner.append(event) }
     func attempts(item: String?, limit: Int) async throws -> [AttemptRecord] { try await inner.attempts(item: item, limit: limit) }

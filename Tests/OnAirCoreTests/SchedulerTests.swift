@@ -200,7 +200,7 @@ struct SchedulerTests {
         for k in 0..<50 { yaml += "      - { id: item-\(k), title: I, start: \"10:00\", end: \"11:00\", targets: [t\(k)] }\n" }
         let time = ManualTime(utc("2021-11-08T09:00:00Z"))
         let transport = RecordingTransport(time: time)
-        let journal = CountingJournal(try SQLiteJournal(directory: temporaryDirectory()))
+        let journal = InstrumentedJournal(try SQLiteJournal(directory: temporaryDirectory()))
         let deliverer = Deliverer(transport: transport, builder: RequestBuilder(secrets: SecretResolver(environment: [:])),
                                   policy: RetryPolicy(initialBound: 0.01, maximumBound: 0.01), time: time)
         let scheduler = Scheduler(schedule: try load(yaml), journal: journal, deliverer: deliverer, time: time, logger: quietLogger)
@@ -219,22 +219,22 @@ struct SchedulerTests {
     @Test func aReloadWhileAJobIsBeingJournaledDoesNotFireItTwice() async throws {
         let time = ManualTime(utc("2021-11-08T09:45:00Z"))
         let transport = RecordingTransport(time: time)
-        let journal = GatedJournal(try SQLiteJournal(directory: temporaryDirectory()))
+        let journal = InstrumentedJournal(try SQLiteJournal(directory: temporaryDirectory()))
         let deliverer = Deliverer(transport: transport, builder: RequestBuilder(secrets: SecretResolver(environment: [:])),
                                   policy: RetryPolicy(initialBound: 0.01, maximumBound: 0.01), time: time)
         let schedule = try oneItemSchedule()
         let scheduler = Scheduler(schedule: schedule, journal: journal, deliverer: deliverer, time: time, logger: quietLogger)
         try await scheduler.recover()
         let loop = Task { await scheduler.run() }
-        journal.holdBatches()
+        journal.batches.close()
         time.advance(to: utc("2021-11-08T09:50:00Z"))
         let end = Date().addingTimeInterval(5)
-        while journal.waiting == 0 && Date() < end { try await Task.sleep(nanoseconds: 2_000_000) }
-        #expect(journal.waiting == 1)
+        while journal.batches.waiting == 0 && Date() < end { try await Task.sleep(nanoseconds: 2_000_000) }
+        #expect(journal.batches.waiting == 1)
         // The prepare is being written "in flight" and not yet handed over: a reload re-plans now.
         await scheduler.reload(schedule)
         try await Task.sleep(nanoseconds: 50_000_000)
-        journal.release()
+        journal.batches.open()
         while transport.calls.isEmpty && Date() < end { try await Task.sleep(nanoseconds: 2_000_000) }
         try await Task.sleep(nanoseconds: 200_000_000)
         #expect(transport.calls.map(\.type) == ["stream.prepare"])
