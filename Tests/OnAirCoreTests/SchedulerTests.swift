@@ -291,6 +291,24 @@ struct SchedulerTests {
         await loop.value
     }
 
+    @Test func journalWritesThatArriveTogetherShareATransactionAndAllReachTheDisk() async throws {
+        let dir = temporaryDirectory()
+        let journal = try SQLiteJournal(directory: dir)
+        let before = journal.transactionsCommitted
+        await withTaskGroup(of: Void.self) { group in
+            for k in 0..<300 {
+                group.addTask {
+                    let id = JobID(event: "t", item: "item-\(k)", action: .start, target: "site")
+                    try? await journal.save(JobRecord(id: id, state: .delivered, instant: utc("2021-11-08T10:00:00Z"),
+                                                      deadline: utc("2021-11-08T11:00:00Z"), updatedAt: utc("2021-11-08T10:00:00Z")))
+                }
+            }
+        }
+        #expect(try await SQLiteJournal(directory: dir).jobRecords().count == 300)
+        let transactions = journal.transactionsCommitted - before
+        #expect(transactions >= 1 && transactions < 300, "\(transactions) transactions for 300 writes")
+    }
+
     @Test func aCallThatFinishesDuringShutdownIsJournaledAsDelivered() async throws {
         let dir = temporaryDirectory()
         let rig = try await SchedulerRig(schedule: try oneItemSchedule(), at: utc("2021-11-08T09:45:00Z"), journalDirectory: dir)

@@ -7,6 +7,7 @@ public final class SQLiteJournal: JournalStore {
     public static let fileName = "journal.sqlite"
 
     private let pool: DatabasePool
+    private let committer: GroupCommitter
 
     /// Opens (and creates or migrates) the journal in `directory`, which is created with mode 0700
     /// when missing. `readOnly` is for the CLI reading a stopped daemon's state.
@@ -25,6 +26,7 @@ public final class SQLiteJournal: JournalStore {
             }
         }
         pool = try DatabasePool(path: directory + "/" + Self.fileName, configuration: configuration)
+        committer = GroupCommitter(pool: pool)
         if !readOnly { try Self.migrator.migrate(pool) }
     }
 
@@ -119,15 +121,15 @@ public final class SQLiteJournal: JournalStore {
                          updatedAt: Date(timeIntervalSince1970: row["updated_at"]), lateBy: row["late_by"], detail: row["detail"])
     }
 
-    /// Runs a write transaction to completion even when the asking task has been cancelled:
-    /// GRDB's async write gives up on a cancelled task, but shutdown cancels deliveries, and a call
-    /// that was answered during the grace period must still be journaled (or it is sent again).
-    /// The callback form is queued on GRDB's writer at once, so writes also land in call order.
+    /// Writes through the group committer: on disk when it returns, in call order, and to the end
+    /// even when the asking task has been cancelled (shutdown cancels deliveries, and a call answered
+    /// during the grace period must still be journaled, or it is sent again).
     private func write(_ updates: @escaping @Sendable (Database) throws -> Void) async throws {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
-            pool.asyncWrite(updates) { _, result in continuation.resume(with: result) }
-        }
+        try await committer.submit(updates)
     }
+
+    /// Transactions committed so far (for tests: writes that arrive together share one).
+    var transactionsCommitted: Int { committer.transactions }
 
     private static func write(_ record: JobRecord, _ db: Database) throws {
         try db.execute(sql: """
@@ -189,6 +191,70 @@ public final class SQLiteJournal: JournalStore {
             try Row.fetchAll(db, sql: "SELECT * FROM event ORDER BY seq DESC LIMIT ?", arguments: [limit]).map { row in
                 JournalEvent(at: Date(timeIntervalSince1970: row["at"]), kind: row["kind"], detail: row["detail"], ok: row["ok"])
             }
+        }
+    }
+}
+
+/// Group commit: writes that arrive while one transaction is being written go together in the next,
+/// so a burst of a thousand attempts costs a few syncs to disk instead of a thousand, and a job due
+/// just after a burst does not queue behind them. Each write runs in a savepoint of its own (one
+/// that fails leaves the others), and each caller resumes only once the transaction holding its
+/// write is committed. Queued on GRDB's writer through its callback API: call order is kept and a
+/// cancelled caller's write still completes.
+final class GroupCommitter: @unchecked Sendable {
+    typealias Write = @Sendable (Database) throws -> Void
+    private let pool: DatabasePool
+    private let lock = NSLock()
+    private var pending: [(write: Write, continuation: CheckedContinuation<Void, Error>)] = []
+    private var flushing = false
+    private var committed = 0
+
+    init(pool: DatabasePool) { self.pool = pool }
+
+    var transactions: Int { lock.withLock { committed } }
+
+    func submit(_ write: @escaping Write) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
+            let start = lock.withLock { () -> Bool in
+                pending.append((write, continuation))
+                guard !flushing else { return false }
+                flushing = true
+                return true
+            }
+            if start { pool.asyncWriteWithoutTransaction { db in self.drain(db) } }
+        }
+    }
+
+    /// On GRDB's writer: commits what is pending, batch after batch, until nothing is.
+    private func drain(_ db: Database) {
+        while true {
+            let batch = lock.withLock { () -> [(write: Write, continuation: CheckedContinuation<Void, Error>)] in
+                if pending.isEmpty { flushing = false }
+                defer { pending = [] }
+                return pending
+            }
+            if batch.isEmpty { return }
+            var results: [Result<Void, Error>] = []
+            do {
+                try db.inTransaction {
+                    for entry in batch {
+                        do {
+                            try db.inSavepoint {
+                                try entry.write(db)
+                                return .commit
+                            }
+                            results.append(.success(()))
+                        } catch {
+                            results.append(.failure(error))
+                        }
+                    }
+                    return .commit
+                }
+                lock.withLock { committed += 1 }
+            } catch {
+                results = batch.map { _ in .failure(error) }    // not committed: none of them counts
+            }
+            for (entry, result) in zip(batch, results) { entry.continuation.resume(with: result) }
         }
     }
 }
