@@ -44,16 +44,7 @@ final class ControlRig: @unchecked Sendable {
     }
 
     static func launch(config: String, dir: String) throws -> Process {
-        let process = Process()
-        process.executableURL = CLI.binary
-        process.arguments = ["daemon", "--config", config, "--state", dir + "/state", "--socket", dir + "/control.sock"]
-        var env = ProcessInfo.processInfo.environment
-        env["E2E_SECRET"] = e2eSecret
-        process.environment = env
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        return process
+        try startDaemon(config: config, state: dir + "/state", socket: dir + "/control.sock")
     }
 
     func restart() throws {

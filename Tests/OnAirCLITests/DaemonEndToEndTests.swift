@@ -37,16 +37,19 @@ func nearSchedule(port: Int, path: String = "/ok/site", count: Int, offset: Doub
 
 let e2eSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
-/// Starts `onair daemon` in the background.
-func startDaemon(config: String, state: String) throws -> Process {
+/// Starts `onair daemon` in the background with the tests' secret and `environment` added,
+/// its output to `log` (or nowhere).
+func startDaemon(config: String, state: String, socket: String? = nil, environment: [String: String] = [:],
+                 log: FileHandle? = nil) throws -> Process {
     let process = Process()
     process.executableURL = CLI.binary
-    process.arguments = ["daemon", "--config", config, "--state", state, "--socket", state + "/control.sock"]
+    process.arguments = ["daemon", "--config", config, "--state", state, "--socket", socket ?? state + "/control.sock"]
     var env = ProcessInfo.processInfo.environment
     env["E2E_SECRET"] = e2eSecret
+    env.merge(environment) { _, new in new }
     process.environment = env
-    process.standardOutput = FileHandle.nullDevice
-    process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+    process.standardOutput = log ?? FileHandle.nullDevice
+    process.standardError = log ?? FileHandle.nullDevice
     try process.run()
     return process
 }

@@ -212,18 +212,9 @@ struct PlatformTests {
     """
 
     func daemon(config: String, state: String, password: String) throws -> Process {
-        let process = Process()
-        process.executableURL = CLI.binary
-        process.arguments = ["daemon", "--config", config, "--state", state, "--socket", state + "/control.sock"]
-        var env = ProcessInfo.processInfo.environment
-        env["ICECAST_ADMIN"] = password
-        process.environment = env
         _ = FileManager.default.createFile(atPath: state + ".log", contents: nil)
-        let log = FileHandle(forWritingAtPath: state + ".log")
-        process.standardOutput = log
-        process.standardError = log
-        try process.run()
-        return process
+        return try startDaemon(config: config, state: state, environment: ["ICECAST_ADMIN": password],
+                               log: FileHandle(forWritingAtPath: state + ".log"))
     }
 
     @Test(.enabled(if: Platforms.icecast && Platforms.ffmpeg != nil,

@@ -57,18 +57,9 @@ final class NotifyListener: @unchecked Sendable {
 struct SystemdNotifyTests {
     func launch(_ rig: ControlRig, notify: String, watchdogUsec: Int?) throws -> Process {
         rig.stop()
-        let process = Process()
-        process.executableURL = CLI.binary
-        process.arguments = ["daemon", "--config", rig.config, "--state", rig.state, "--socket", rig.socket]
-        var env = ProcessInfo.processInfo.environment
-        env["E2E_SECRET"] = e2eSecret
-        env["NOTIFY_SOCKET"] = notify
-        env["ONAIR_DEBUG_STALL"] = "1"
+        var env = ["NOTIFY_SOCKET": notify, "ONAIR_DEBUG_STALL": "1"]
         if let watchdogUsec { env["WATCHDOG_USEC"] = String(watchdogUsec) }
-        process.environment = env
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        let process = try startDaemon(config: rig.config, state: rig.state, socket: rig.socket, environment: env)
         rig.daemon = process
         return process
     }

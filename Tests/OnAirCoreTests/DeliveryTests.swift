@@ -195,7 +195,7 @@ struct DeliveryTests {
         var tasks: [Task<Void, Never>] = []
         for job in Planner.jobs(for: item, in: schedule) {
             let target = schedule.target(named: job.target)!
-            tasks.append(await lanes.enqueue(.init(item: item.id, target: job.target)) {
+            tasks.append(lanes.enqueue(.init(item: item.id, target: job.target)) {
                 _ = await deliverer.deliver(DeliveryContext(schedule: schedule, item: item, job: job), target: target,
                                             deadline: Date().addingTimeInterval(10)) { _ in }
             })

@@ -123,7 +123,10 @@ public struct Deliverer: Sendable {
 /// Keeps the calls for one item and target in order (prepare → start → stop) while letting
 /// every other item and target proceed independently: one slow or dead platform never
 /// delays another.
-public actor DeliveryLanes {
+///
+/// A class with a lock, not an actor: `enqueue` returns its task without a suspension, so the
+/// scheduler records the task before the delivery can possibly finish.
+public final class DeliveryLanes: @unchecked Sendable {
     public struct Key: Hashable, Sendable {
         public var item: String
         public var target: String
@@ -133,6 +136,7 @@ public actor DeliveryLanes {
         }
     }
 
+    private let lock = NSLock()
     private var tails: [Key: (id: Int, task: Task<Void, Never>)] = [:]
     private var counter = 0
 
@@ -141,22 +145,24 @@ public actor DeliveryLanes {
     /// Runs `operation` after everything queued earlier on the same lane has finished.
     @discardableResult
     public func enqueue(_ key: Key, _ operation: @escaping @Sendable () async -> Void) -> Task<Void, Never> {
-        let previous = tails[key]?.task
-        counter += 1
-        let id = counter
-        let task = Task {
-            await previous?.value
-            await operation()
-            self.finished(key, id: id)
+        lock.withLock {
+            let previous = tails[key]?.task
+            counter += 1
+            let id = counter
+            let task = Task {
+                await previous?.value
+                await operation()
+                self.finished(key, id: id)
+            }
+            tails[key] = (id, task)
+            return task
         }
-        tails[key] = (id, task)
-        return task
     }
 
     private func finished(_ key: Key, id: Int) {
-        if tails[key]?.id == id { tails[key] = nil }
+        lock.withLock { if tails[key]?.id == id { tails[key] = nil } }
     }
 
     /// Number of lanes with work queued or running.
-    public var busyLanes: Int { tails.count }
+    public var busyLanes: Int { lock.withLock { tails.count } }
 }

@@ -141,7 +141,7 @@ public final class SQLiteJournal: JournalStore {
     }
 
     public func save(_ record: JobRecord) async throws {
-        try await write { db in try Self.write(record, db) }
+        try await save([record])
     }
 
     public func save(_ records: [JobRecord]) async throws {

@@ -206,7 +206,7 @@ private final class Composer {
         guard case .documentStart = try events.next() else {
             return YAMLDocument(root: nil, problems: [])    // an empty file (or only comments)
         }
-        let root = try node(from: events.next(), depth: 0)
+        let root = try build(events.next(), depth: 0).node
         guard case .documentEnd = try events.next() else {
             throw YAMLProblem(mark: root.mark, message: "YAML error: the document did not end")
         }
@@ -222,10 +222,6 @@ private final class Composer {
         var node: YAMLNode
         var height: Int
         var size: Int
-    }
-
-    private func node(from event: EventStream.Event, depth: Int) throws(YAMLProblem) -> YAMLNode {
-        try build(event, depth: depth).node
     }
 
     private func build(_ event: EventStream.Event, depth: Int) throws(YAMLProblem) -> Built {

@@ -70,9 +70,6 @@ public actor Scheduler {
     private var underWay: [String: Int] = [:]
     private var waitingToLaunch: [String: Deque<PendingLaunch>] = [:]
     private var waitingIDs: Set<JobID> = []
-    /// Deliveries that finished before `start` had recorded their task (the lane ran it while
-    /// `start` was waiting for the lane to answer): they must not be recorded as active after.
-    private var finishedBeforeRecorded: Set<JobID> = []
 
     private struct PendingLaunch {
         var firing: Firing
@@ -351,18 +348,18 @@ public actor Scheduler {
         // At one instant a stop goes to a platform before another item's prepare or start, and is
         // answered first (its first attempt, not its retries): a start that overtook the stop of
         // the item before could be ended by it.
+        // Shut down while the records were written: they are journaled in flight, so they are cut
+        // off and go out after restart with the same webhook-id.
+        guard !stopping else { return true }
         var stops: [String: [Latch]] = [:]
         for firing in firings {
-            // Shut down mid-batch: what is left is journaled in flight, so it is cut off and goes
-            // out after restart with the same webhook-id.
-            if stopping { break }
             let key = "\(firing.job.target) \(firing.job.instant.timeIntervalSince1970)"
             if firing.job.action == .stop {
                 let answered = Latch()
                 stops[key, default: []].append(answered)
-                await launch(firing, answered: answered)
+                launch(firing, answered: answered)
             } else {
-                await launch(firing, after: stops[key] ?? [])
+                launch(firing, after: stops[key] ?? [])
             }
         }
         return true
@@ -424,7 +421,7 @@ public actor Scheduler {
     /// Hands a fired job, already journaled in flight, to its delivery lane, or to the target's
     /// waiting line when it has enough deliveries under way. It waits for `after` before its first
     /// attempt, and opens `answered` after it.
-    private func launch(_ firing: Firing, after: [Latch] = [], answered: Latch? = nil) async {
+    private func launch(_ firing: Firing, after: [Latch] = [], answered: Latch? = nil) {
         logger.info("firing", metadata: Self.metadata(firing.job, firing.record, lateness: firing.record.lateBy))
         let target = firing.job.target
         guard underWay[target, default: 0] < deliveriesPerTarget else {
@@ -432,20 +429,20 @@ public actor Scheduler {
             waitingIDs.insert(firing.job.id)
             return
         }
-        await start(firing, after: after, answered: answered)
+        start(firing, after: after, answered: answered)
     }
 
     /// Starts the next waiting deliveries of `target` while it has room.
-    private func launchWaiting(for target: String) async {
+    private func launchWaiting(for target: String) {
         while !stopping, underWay[target, default: 0] < deliveriesPerTarget,
               let next = waitingToLaunch[target]?.popFirst() {
             if waitingToLaunch[target]?.isEmpty == true { waitingToLaunch[target] = nil }
             waitingIDs.remove(next.firing.job.id)
-            await start(next.firing, after: next.after, answered: next.answered)
+            start(next.firing, after: next.after, answered: next.answered)
         }
     }
 
-    private func start(_ firing: Firing, after: [Latch], answered: Latch?) async {
+    private func start(_ firing: Firing, after: [Latch], answered: Latch?) {
         underWay[firing.job.target, default: 0] += 1
         let job = firing.job, record = firing.record, target = firing.target
         let context = DeliveryContext(schedule: schedule, item: firing.item, job: job, send: record.send, timestamp: job.instant)
@@ -453,7 +450,8 @@ public actor Scheduler {
         let firstAttempt = record.attempts + 1
         let id = job.id
         let finalDeadline = firing.deadline
-        let task = await lanes.enqueue(.init(item: job.itemID, target: job.target)) {
+        // No suspension between handing over and recording: `finished` cannot run in between.
+        active[id] = lanes.enqueue(.init(item: job.itemID, target: job.target)) {
             for latch in after { await latch.wait() }
             let result = await deliverer.deliver(context, target: target, deadline: finalDeadline, firstAttempt: firstAttempt) { attempt in
                 await self.recordAttempt(attempt, for: id)
@@ -462,7 +460,6 @@ public actor Scheduler {
             answered?.release()    // cancelled before any attempt: do not hold anyone
             await self.finished(id, result)
         }
-        if finishedBeforeRecorded.remove(id) == nil { active[id] = task }
     }
 
     /// Several records in one transaction; each counts only once the whole write is on disk.
@@ -529,10 +526,10 @@ public actor Scheduler {
     }
 
     private func finished(_ id: JobID, _ result: DeliveryResult) async {
-        if active.removeValue(forKey: id) == nil { finishedBeforeRecorded.insert(id) }
+        active[id] = nil
         underWay[id.target, default: 1] -= 1
         if underWay[id.target] == 0 { underWay[id.target] = nil }
-        await launchWaiting(for: id.target)
+        launchWaiting(for: id.target)
         guard var record = records[id] else { return }
         record.updatedAt = time.now()
         switch result {
