@@ -73,7 +73,9 @@ public enum OutcomeClassifier {
 
 /// Exponential backoff with full jitter (SPEC section 3.2): the first retry waits a uniformly
 /// random time up to 0.5 s, each further one up to twice as long, at most 30 s. A Retry-After
-/// from the platform is honoured as the wait itself: coming back earlier would only be refused again.
+/// from the platform takes the place of the bound: OnAir waits at least that long, since coming
+/// back earlier would only be refused again, but never less than the bound, so that a platform
+/// answering `Retry-After: 0` (or a date in the past) is not hammered with back-to-back attempts.
 public struct RetryPolicy: Sendable {
     public var initialBound: Double
     public var maximumBound: Double
@@ -92,9 +94,11 @@ public struct RetryPolicy: Sendable {
         min(maximumBound, initialBound * pow(2, Double(max(0, failures - 1))))
     }
 
-    /// Seconds to wait before the next attempt.
+    /// Seconds to wait before the next attempt: with a Retry-After of R seconds, max(R, bound);
+    /// without one, a uniformly random time up to the bound.
     public func delay(afterFailures failures: Int, retryAfter: Double?) -> Double {
-        if let retryAfter { return retryAfter }
-        return bound(afterFailures: failures) * random()
+        let bound = bound(afterFailures: failures)
+        if let retryAfter { return max(retryAfter, bound) }
+        return bound * random()
     }
 }
