@@ -33,4 +33,93 @@ struct TrustInputTests {
         #expect(policy.delay(afterFailures: 1, retryAfter: 120) == 120)
         #expect(policy.delay(afterFailures: 7, retryAfter: 45) == 45)
     }
+
+    // MARK: URLs that can never be sent (SPEC 3.2)
+
+    /// Replaces the standard target's url (line 7, value at column 10).
+    func standardURL(_ yaml: String) -> [String] { problems(replacing(line: 7, with: "    url: \(yaml)")) }
+
+    /// Replaces the templated stop request's url (line 12, value at column 33).
+    func templatedURL(_ yaml: String) -> [String] {
+        problems(replacing(line: 12, with: "      stop: { method: GET, url: \(yaml) }"))
+    }
+
+    @Test func controlCharactersInAStandardURLAreRefused() {
+        #expect(standardURL(#""https://example.org/hook\r\nX-Injected: 1""#) ==
+            ["7:10: url of target 'site' contains a carriage return (U+000D); a URL must be one line without control characters"])
+        #expect(standardURL(#""https://example.org/hook\nX""#) ==
+            ["7:10: url of target 'site' contains a line feed (U+000A); a URL must be one line without control characters"])
+        #expect(standardURL(#""https://example.org/\thook""#) ==
+            ["7:10: url of target 'site' contains a tab (U+0009); a URL must be one line without control characters"])
+        #expect(standardURL(#""https://example.org/\x01hook""#) ==
+            ["7:10: url of target 'site' contains a control character (U+0001); a URL must be one line without control characters"])
+        #expect(standardURL(#""https://example.org/hook\x7f""#) ==
+            ["7:10: url of target 'site' contains a control character (U+007F); a URL must be one line without control characters"])
+    }
+
+    @Test func controlCharactersInATemplatedURLAreRefused() {
+        #expect(templatedURL(#""http://127.0.0.1:8088/api/?Function=Stop\r\nHost: evil""#) ==
+            ["12:33: url of stop request of target 'mixer' contains a carriage return (U+000D); a URL must be one line without control characters"])
+        #expect(templatedURL(#""http://127.0.0.1:8088/api/?{{item.id}}\n""#) ==
+            ["12:33: url of stop request of target 'mixer' contains a line feed (U+000A); a URL must be one line without control characters"])
+    }
+
+    @Test func spacesInAURLAreRefused() {
+        #expect(standardURL(#""https://example.org/my hook""#) ==
+            ["7:10: url of target 'site' contains a space; percent-encode it as %20"])
+        #expect(templatedURL(#""http://127.0.0.1:8088/api/?Function=Stop&x=a b""#) ==
+            ["12:33: url of stop request of target 'mixer' contains a space; percent-encode it as %20"])
+        // Spaces inside a placeholder's braces are template syntax, not part of the URL.
+        #expect(templatedURL(#""http://127.0.0.1:8088/api/?title={{ item.title }}""#) == [])
+    }
+
+    @Test func portsOutsideOneTo65535AreRefused() {
+        #expect(standardURL("http://h:0/") == ["7:10: url of target 'site' has port 0; a port is 1-65535"])
+        #expect(standardURL("http://h:99999/") == ["7:10: url of target 'site' has port 99999; a port is 1-65535"])
+        #expect(standardURL("http://h:65536") == ["7:10: url of target 'site' has port 65536; a port is 1-65535"])
+        #expect(standardURL("http://h:123456789012345678901234567890/x") ==
+            ["7:10: url of target 'site' has port 123456789012345678901234567890; a port is 1-65535"])
+        #expect(standardURL("http://h:80x/") == ["7:10: url of target 'site' has port '80x'; a port is a number 1-65535"])
+        #expect(templatedURL(#""http://127.0.0.1:0/api/?Function=Stop""#) ==
+            ["12:33: url of stop request of target 'mixer' has port 0; a port is 1-65535"])
+        #expect(standardURL("http://[::1]:70000/hook") == ["7:10: url of target 'site' has port 70000; a port is 1-65535"])
+    }
+
+    @Test func validPortsAndIPv6LiteralsAreAccepted() {
+        #expect(standardURL("http://h:1/") == [])
+        #expect(standardURL("https://example.org:65535/hook?a=1#f") == [])
+        #expect(standardURL("http://[::1]:8080/hook") == [])
+        #expect(standardURL("http://[2001:db8::1]/hook") == [])
+        #expect(templatedURL(#""http://[::1]:8088/api/?Function=Stop&t={{item.title}}""#) == [])
+    }
+
+    @Test func emptyHostsAreRefused() {
+        #expect(standardURL("http:///hook") == ["7:10: url of target 'site' 'http:///hook' has no host"])
+        #expect(standardURL("http://:8080/hook") == ["7:10: url of target 'site' 'http://:8080/hook' has no host"])
+        #expect(standardURL("http://[]:8080/hook") == ["7:10: url of target 'site' 'http://[]:8080/hook' has no host"])
+        #expect(templatedURL(#""http://:8088/api/?Function=Stop""#) ==
+            ["12:33: url of stop request of target 'mixer' 'http://:8088/api/?Function=Stop' has no host"])
+    }
+
+    @Test func unescapedPlaceholdersInAURLAreRefused() {
+        #expect(templatedURL(#""http://127.0.0.1:8088/api/?Function=Stop&t={{{item.title}}}""#) ==
+            ["12:33: url of stop request of target 'mixer' inserts {{{item.title}}} unescaped; write {{item.title}} so that it is percent-encoded"])
+        #expect(templatedURL(#""http://127.0.0.1:8088/api/?Function=Stop&t={{& item.title}}""#) ==
+            ["12:33: url of stop request of target 'mixer' inserts {{& item.title}} unescaped; write {{item.title}} so that it is percent-encoded"])
+    }
+
+    @Test func everyShippedScheduleStillValidates() throws {
+        let config = repositoryRoot.appendingPathComponent("config")
+        var paths: [String] = []
+        for directory in [config, config.appendingPathComponent("platforms")] {
+            let names = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".yaml") }
+            paths += names.map { directory.appendingPathComponent($0).path }
+        }
+        #expect(paths.count >= 10)
+        for path in paths {
+            #expect(throws: Never.self, "\(path)") {
+                _ = try ScheduleLoader(options: .init(checkEnvironment: false)).load(path: path)
+            }
+        }
+    }
 }

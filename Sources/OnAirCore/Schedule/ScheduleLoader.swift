@@ -560,30 +560,11 @@ private struct ScheduleBuilder {
         }
     }
 
+    /// Refuses a URL that can never be sent (see `URLCheck`), with one diagnostic at the url.
     mutating func checkURL(_ text: String, at pos: SourcePosition, what: String, templated: Bool) {
-        var probe = text
-        if templated {
-            checkPlaceholders(text, at: pos)
-            while let open = probe.range(of: "{{"), let close = probe.range(of: "}}", range: open.upperBound..<probe.endIndex) {
-                var upper = close.upperBound
-                if probe[upper...].hasPrefix("}") { upper = probe.index(after: upper) }
-                probe.replaceSubrange(open.lowerBound..<upper, with: "x")
-            }
-        }
-        guard let components = URLComponents(string: probe), let scheme = components.scheme?.lowercased() else {
-            error(pos, "\(what) '\(text.prefix(80))' is not a valid URL")
-            return
-        }
-        guard scheme == "http" || scheme == "https" else {
-            error(pos, "\(what) uses scheme '\(scheme)'; only http and https are allowed")
-            return
-        }
-        guard let host = components.host, !host.isEmpty else {
-            error(pos, "\(what) '\(text.prefix(80))' has no host")
-            return
-        }
-        if components.user != nil || components.password != nil {
-            error(pos, "\(what) must not carry credentials; use auth: with a secret reference")
+        if templated { checkPlaceholders(text, at: pos) }
+        if let problem = URLCheck.problem(in: text, templated: templated) {
+            error(pos, "\(what) \(problem)")
         }
     }
 
