@@ -122,4 +122,58 @@ struct TrustInputTests {
             }
         }
     }
+
+    // MARK: JSON bodies (SPEC 3.1)
+
+    /// The start request rendered for an item with `title`, from a template with these headers and body.
+    func renderedBody(title: String, headers: [(String, String)], body: String) throws -> String {
+        let template = RequestTemplate(method: "POST", url: "http://127.0.0.1:9/x",
+                                       headers: headers.map { .init(name: $0.0, value: $0.1) }, body: body)
+        let target = Target(name: "mixer", kind: .templated(requests: [.start: template]))
+        var schedule = testSchedule(targets: [target])
+        schedule.items[0].title = title
+        let item = schedule.items[0]
+        let job = try #require(Planner.jobs(for: item, in: schedule).first { $0.action == .start })
+        let (request, _) = try RequestBuilder(secrets: SecretResolver(environment: [:]))
+            .request(DeliveryContext(schedule: schedule, item: item, job: job), target: target, sendingAt: Date())
+        return String(decoding: try #require(request.body), as: UTF8.self)
+    }
+
+    func parsedTitle(_ body: String) throws -> String? {
+        let object = try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any]
+        return object?["title"] as? String
+    }
+
+    @Test func quotesAndBackslashesInAJSONBodyAreEscaped() throws {
+        let title = #"Plenaire "opening" \ deel 1"#
+        let body = try renderedBody(title: title, headers: [("Content-Type", "application/json")],
+                                    body: #"{"title": "{{item.title}}"}"#)
+        #expect(body == #"{"title": "Plenaire \"opening\" \\ deel 1"}"#)
+        #expect(try parsedTitle(body) == title)
+    }
+
+    @Test func controlCharactersAndNewlinesInAJSONBodyAreEscaped() throws {
+        let title = "Line one\nline two\r\n\ttabbed \u{1}\u{1F} end"
+        let body = try renderedBody(title: title, headers: [("Content-Type", "application/json")],
+                                    body: #"{"title": "{{item.title}}"}"#)
+        #expect(try parsedTitle(body) == title)
+    }
+
+    @Test func anyJSONContentTypeIsRecognised() throws {
+        let title = #"Plenaire "opening" \ deel 1"#
+        for (name, value) in [("content-type", "Application/JSON; charset=utf-8"), ("CONTENT-TYPE", "application/vnd.api+json"),
+                              ("Content-Type", " application/problem+JSON ")] {
+            let body = try renderedBody(title: title, headers: [("Accept", "text/plain"), (name, value)],
+                                        body: #"{"title": "{{item.title}}"}"#)
+            #expect(try parsedTitle(body) == title, "\(name): \(value)")
+        }
+    }
+
+    @Test func bodiesOfOtherContentTypesAreLeftAsTheyAre() throws {
+        let title = #"Plenaire "opening" \ deel 1 & <b>"#
+        #expect(try renderedBody(title: title, headers: [("Content-Type", "text/plain")], body: "t={{item.title}}") ==
+            "t=" + title)
+        #expect(try renderedBody(title: title, headers: [("Content-Type", "application/jsonl")], body: "{{item.title}}") == title)
+        #expect(try renderedBody(title: title, headers: [], body: "{{item.title}}") == title)
+    }
 }

@@ -70,7 +70,8 @@ public struct RequestBuilder: Sendable {
             if headers.contains(where: { $0.name.lowercased() == "webhook-id" }) == false {
                 headers.append(.init("webhook-id", context.webhookID))
             }
-            let body = try template.body.map { Array(try MustacheEscaping.render($0, values, as: .text).utf8) }
+            let bodyKind: MustacheEscaping.Kind = Self.declaresJSON(headers) ? .jsonString : .text
+            let body = try template.body.map { Array(try MustacheEscaping.render($0, values, as: bodyKind).utf8) }
             request = HTTPRequest(method: template.method, url: url, headers: headers, body: body)
         }
         request.timeout = Double(target.timeout)
@@ -119,6 +120,14 @@ public struct RequestBuilder: Sendable {
         return Array(json.utf8)
     }
 
+    /// Whether the headers say the body is JSON (`application/json` or any `…+json`, parameters
+    /// such as `; charset=utf-8` allowed), so that placeholders in it must be JSON-escaped.
+    static func declaresJSON(_ headers: [HTTPRequest.Header]) -> Bool {
+        guard let value = headers.last(where: { $0.name.lowercased() == "content-type" })?.value else { return false }
+        let mediaType = value.prefix { $0 != ";" }.trimmingCharacters(in: .whitespaces).lowercased()
+        return mediaType == "application/json" || mediaType.hasSuffix("+json")
+    }
+
     /// The values templated requests can use; see `knownPlaceholders`.
     static func placeholders(_ context: DeliveryContext) -> [String: Any] {
         let item = context.item
@@ -135,12 +144,16 @@ public struct RequestBuilder: Sendable {
     }
 }
 
-/// Mustache rendering with the escaping each part of a request needs: placeholders in a URL are
-/// percent-encoded, in a header value stripped of line breaks, in a body left as they are.
+/// Mustache rendering with the escaping each part of a request needs (SPEC section 3.1):
+/// placeholders in a URL are percent-encoded, in a header value stripped of line breaks, in a
+/// JSON body JSON-escaped (an item titled `Plenaire "opening"` must not break the body), in any
+/// other body left as they are.
 public enum MustacheEscaping {
     public enum Kind: String, Sendable {
         case url = "ONAIR_URL"
         case headerValue = "ONAIR_HEADER"
+        /// Inside a JSON string: the template supplies the quotes, the value is escaped.
+        case jsonString = "ONAIR_JSON"
         case text = "TEXT"
     }
 
@@ -157,9 +170,14 @@ public enum MustacheEscaping {
         }
     }
 
+    struct JSONStringEscaping: MustacheContentType {
+        func escapeText(_ text: String) -> String { JSON.escaped(text) }
+    }
+
     private static let registration: Void = {
         MustacheContentTypes.register(URLComponentEscaping(), named: Kind.url.rawValue)
         MustacheContentTypes.register(HeaderValueEscaping(), named: Kind.headerValue.rawValue)
+        MustacheContentTypes.register(JSONStringEscaping(), named: Kind.jsonString.rawValue)
     }()
 
     public static func register() { _ = registration }
@@ -201,9 +219,16 @@ public struct Redactor: Sendable {
 
 /// Minimal JSON text helpers for bodies whose key order is part of the contract.
 public enum JSON {
+    /// `text` as a quoted JSON string.
     public static func string(_ text: String) -> String {
-        var out = "\""
-        out.reserveCapacity(text.utf8.count + 2)
+        "\"" + escaped(text) + "\""
+    }
+
+    /// `text` escaped for use between the quotes of a JSON string (RFC 8259 section 7): quote,
+    /// backslash and every control character are escaped, everything else is kept.
+    public static func escaped(_ text: String) -> String {
+        var out = ""
+        out.reserveCapacity(text.utf8.count)
         for scalar in text.unicodeScalars {
             switch scalar {
             case "\"": out += "\\\""
@@ -220,7 +245,7 @@ public enum JSON {
                 }
             }
         }
-        return out + "\""
+        return out
     }
 
     public static func optional(_ text: String?) -> String {
