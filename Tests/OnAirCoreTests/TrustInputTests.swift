@@ -176,4 +176,59 @@ struct TrustInputTests {
         #expect(try renderedBody(title: title, headers: [("Content-Type", "application/jsonl")], body: "{{item.title}}") == title)
         #expect(try renderedBody(title: title, headers: [], body: "{{item.title}}") == title)
     }
+
+    // MARK: Secret files writable by others (SPEC 3.2)
+
+    /// A fresh directory with a file `name` holding `text` at `mode`; returns the file's path.
+    func secretFile(_ name: String = "token", _ text: String = "s3cret\n", mode: Int) throws -> String {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("onair-trust-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let path = directory.appendingPathComponent(name).path
+        #expect(FileManager.default.createFile(atPath: path, contents: Data(text.utf8)))
+        try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: path)
+        return path
+    }
+
+    @Test func secretFilesWritableByOthersAreRefused() throws {
+        for mode in [0o666, 0o620, 0o602, 0o622] {
+            let path = try secretFile(mode: mode)
+            let octal = "0" + String(mode, radix: 8)
+            #expect(throws: SecretError(reference: .file(path),
+                                        reason: "file \(path) is group- or world-writable (mode \(octal)); run chmod go-w \(path)")) {
+                try SecretResolver(environment: [:]).resolve(.file(path))
+            }
+        }
+    }
+
+    @Test func secretFilesOnlyTheOwnerMayWriteAreRead() throws {
+        for mode in [0o600, 0o400, 0o644, 0o640] {
+            let path = try secretFile(mode: mode)
+            #expect(try SecretResolver(environment: [:]).resolve(.file(path)) == "s3cret")
+        }
+    }
+
+    @Test func credentialFilesWritableByOthersAreRefused() throws {
+        let path = try secretFile("site", mode: 0o646)
+        let directory = (path as NSString).deletingLastPathComponent
+        #expect(throws: SecretError(reference: .credential("site"),
+                                    reason: "file \(path) is group- or world-writable (mode 0646); run chmod go-w \(path)")) {
+            try SecretResolver(environment: ["CREDENTIALS_DIRECTORY": directory]).resolve(.credential("site"))
+        }
+    }
+
+    @Test func validateReportsAWritableSecretFileAtItsPosition() throws {
+        let path = try secretFile(mode: 0o666)
+        #expect(problems(replacing(line: 8, with: "    secret: file:\(path)")) ==
+            ["8:13: secret of target 'site': secret file:\(path) cannot be resolved: file \(path) is group- or world-writable (mode 0666); run chmod go-w \(path)"])
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
+        #expect(problems(replacing(line: 8, with: "    secret: file:\(path)")) == [])
+    }
+
+    @Test func theChmodHintQuotesAPathAShellWouldSplit() throws {
+        let path = try secretFile("my token", mode: 0o666)
+        #expect(throws: SecretError(reference: .file(path),
+                                    reason: "file \(path) is group- or world-writable (mode 0666); run chmod go-w '\(path)'")) {
+            try SecretResolver(environment: [:]).resolve(.file(path))
+        }
+    }
 }

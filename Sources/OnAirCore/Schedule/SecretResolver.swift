@@ -35,8 +35,16 @@ public struct SecretResolver: Sendable {
         }
     }
 
+    /// Reads through one open descriptor, so that the mode checked is the mode of the file read.
     private func readFile(_ path: String, reference: SecretReference) throws(SecretError) -> String {
-        guard let data = FileManager.default.contents(atPath: path) else {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw SecretError(reference: reference, reason: "file \(path) cannot be read")
+        }
+        defer { try? handle.close() }
+        if let problem = Self.writableByOthers(handle.fileDescriptor, path: path) {
+            throw SecretError(reference: reference, reason: problem)
+        }
+        guard let data = try? handle.readToEnd() ?? Data() else {
             throw SecretError(reference: reference, reason: "file \(path) cannot be read")
         }
         guard var text = String(data: data, encoding: .utf8) else {
@@ -47,5 +55,24 @@ public struct SecretResolver: Sendable {
             throw SecretError(reference: reference, reason: "file \(path) is empty")
         }
         return text
+    }
+
+    /// A secret that someone else may rewrite is no secret, and a token they may replace lets them
+    /// steer the stream (SPEC section 3.2, as sshd's StrictModes): refuse group- or world-write.
+    static func writableByOthers(_ descriptor: Int32, path: String) -> String? {
+        var status = stat()
+        guard fstat(descriptor, &status) == 0 else { return "file \(path) cannot be read" }
+        let mode = Int(status.st_mode) & 0o7777
+        guard mode & 0o022 != 0 else { return nil }
+        let octal = String(mode, radix: 8)
+        return "file \(path) is group- or world-writable (mode \(String(repeating: "0", count: max(0, 4 - octal.count)) + octal)); "
+            + "run chmod go-w \(shellQuoted(path))"
+    }
+
+    /// `path` as one shell word, so that the suggested command can be pasted as it is.
+    static func shellQuoted(_ path: String) -> String {
+        let plain = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+=:@,%")
+        if !path.isEmpty, path.allSatisfy({ plain.contains($0) }) { return path }
+        return "'" + path.replacingOccurrences(of: "'", with: "'\\''") + "'"
     }
 }
