@@ -10,12 +10,23 @@ struct ControlClient {
         case answer(status: Int, body: Data)
         /// Nobody listens on the socket: the daemon is not running.
         case down(String)
+        /// The socket is there but this user may not connect to it.
+        case denied
     }
 
     func call(_ method: String, _ path: String) async -> Reply {
+        // Asked first with a bare connect(2): curl says "Couldn't connect to server" alike for a
+        // daemon that is down and for a user outside the socket's group.
+        switch ControlSocketProbe.probe(socket) {
+        case .absent: return .down("no control socket at \(socket)")
+        case .stale: return .down("nobody listens on control socket \(socket)")
+        case .permissionDenied: return .denied
+        case .failed(let why): return .down("control socket \(socket): \(why)")
+        case .listening: break
+        }
         let client = CurlClient(maxConnectionsPerHost: 1)
         defer { client.shutdown() }
-        var request = HTTPRequest(method: method, url: "http://localhost" + path, timeout: 30, connectTimeout: 2)
+        var request = HTTPRequest(method: method, url: "http://localhost" + path, timeout: 60, connectTimeout: 2)
         request.unixSocket = socket
         request.maximumResponseBytes = 64 * 1024 * 1024
         // The daemon reads our uid from the socket (SO_PEERCRED); the name is only a label.
@@ -25,29 +36,36 @@ struct ControlClient {
         let result = await client.perform(request)
         switch result.kind {
         case .response(let response): return .answer(status: response.status, body: Data(response.body))
-        case .failure(_, let message): return .down(message)
+        case .failure(_, let message): return .down("control socket \(socket): \(message)")
         }
     }
 
-    /// For commands that change something: prints the message or the refusal; exit 0 or 1.
-    func act(_ method: String, _ path: String, json: Bool = false) async throws {
-        switch await call(method, path) {
-        case .down(let why):
-            Terminal.error("onair: the daemon is not running (control socket \(socket): \(why))")
-            throw ExitCode(ExitStatus.failed)
-        case .answer(let status, let body):
-            if json { Terminal.out(String(decoding: body, as: UTF8.self)) }
-            let object = (try? JSONSerialization.jsonObject(with: body)) as? [String: Any]
-            if status == 200 {
-                if !json { Terminal.out(object?["message"] as? String ?? "done") }
-                return
-            }
-            if !json {
-                Terminal.error("onair: " + (object?["error"] as? String ?? "HTTP \(status)"))
-                for line in object?["errors"] as? [String] ?? [] { Terminal.error(line) }
-            }
-            throw ExitCode(ExitStatus.failed)
+    /// The one line and exit status for a daemon that cannot be reached: 3 when it is not
+    /// running, 1 when this user may not use its socket.
+    func unreachable(_ reply: Reply) -> ExitCode {
+        if case .down(let why) = reply {
+            Terminal.error("onair: the daemon is not running (\(why))")
+            return ExitCode(ExitStatus.notRunning)
         }
+        Terminal.error("onair: permission denied on control socket \(socket) (members of its group may use it)")
+        return ExitCode(ExitStatus.failed)
+    }
+
+    /// For commands that change something: prints the message or the refusal; exit 0, 1 or 3.
+    func act(_ method: String, _ path: String, json: Bool = false) async throws {
+        let reply = await call(method, path)
+        guard case .answer(let status, let body) = reply else { throw unreachable(reply) }
+        if json { Terminal.out(String(decoding: body, as: UTF8.self)) }
+        let object = (try? JSONSerialization.jsonObject(with: body)) as? [String: Any]
+        if status == 200 {
+            if !json { Terminal.out(object?["message"] as? String ?? "done") }
+            return
+        }
+        if !json {
+            Terminal.error("onair: " + (object?["error"] as? String ?? "HTTP \(status)"))
+            for line in object?["errors"] as? [String] ?? [] { Terminal.error(line) }
+        }
+        throw ExitCode(ExitStatus.failed)
     }
 }
 
@@ -55,11 +73,33 @@ func decode<T: Decodable>(_ type: T.Type, _ data: Data) throws -> T {
     try JSONDecoder().decode(type, from: data)
 }
 
+/// A stopped daemon's journal, read-only, or the one line saying why it cannot be read.
+enum OfflineJournal {
+    case found(SQLiteJournal, path: String)
+    case missing(String)
+    case unreadable(String)
+
+    static func open(_ state: String) -> OfflineJournal {
+        let path = state + "/" + SQLiteJournal.fileName
+        guard FileManager.default.fileExists(atPath: path) else {
+            var isDirectory: ObjCBool = false
+            let there = FileManager.default.fileExists(atPath: state, isDirectory: &isDirectory)
+            return .missing(there ? "no journal in \(state)" : "no state directory \(state)")
+        }
+        guard access(path, R_OK) == 0 else { return .unreadable("cannot read the journal \(path): \(String(cString: strerror(errno)))") }
+        do {
+            return .found(try SQLiteJournal(directory: state, readOnly: true), path: path)
+        } catch {
+            return .unreadable("cannot read the journal \(path): \(error)")
+        }
+    }
+}
+
 struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
         abstract: "Daemon up or down, schedule, held or not, on air now, next jobs, failures, last reload.",
-        discussion: "Exit status 0 healthy, 1 degraded (an unresolved failure of the last 24 h, or the last reload refused), 3 daemon not running (then read from the state directory)."
+        discussion: "Exit status 0 healthy, 1 degraded (each reason is listed), 3 daemon not running (then read from the state directory), 4 status unknown (permission denied)."
     )
     @OptionGroup var locations: Locations
     @Flag(help: "Print JSON.") var json = false
@@ -72,8 +112,18 @@ struct StatusCommand: AsyncParsableCommand {
         case .answer(let status, _):
             Terminal.error("onair: the daemon answered HTTP \(status)")
             throw ExitCode(ExitStatus.failed)
+        case .denied:
+            Terminal.error("onair: permission denied on control socket \(locations.socket) (members of its group may use it)")
+            throw ExitCode(ExitStatus.unknown)
         case .down:
-            report = await offlineStatus(state: locations.state)
+            switch OfflineJournal.open(locations.state) {
+            case .found(let journal, let path): report = await offlineStatus(journal, path: path)
+            case .missing(let why):
+                report = StatusReport.make(.init(snapshot: nil, records: [:], events: [], overrides: [:], now: Date(), journal: why))
+            case .unreadable(let why):
+                Terminal.error("onair: the daemon is not running (no one listens on \(locations.socket)) and " + why)
+                throw ExitCode(ExitStatus.unknown)
+            }
         }
         if json {
             let encoder = JSONEncoder()
@@ -87,14 +137,13 @@ struct StatusCommand: AsyncParsableCommand {
 }
 
 /// Status from the journal alone, read-only, for a daemon that is down.
-func offlineStatus(state: String) async -> StatusReport {
-    let journal = FileManager.default.fileExists(atPath: state + "/" + SQLiteJournal.fileName)
-        ? try? SQLiteJournal(directory: state, readOnly: true) : nil
-    let records = (try? await journal?.jobRecords()) ?? [:]
-    let events = (try? await journal?.events(limit: 200)) ?? []
-    let overrides = (try? await journal?.overrides()) ?? [:]
-    return StatusReport.make(snapshot: nil, records: records, events: events, overrides: overrides, now: Date(),
-                             running: false, pid: nil, startedAt: nil, scheduleFile: nil)
+func offlineStatus(_ journal: SQLiteJournal, path: String) async -> StatusReport {
+    let records = (try? await journal.jobRecords()) ?? [:]
+    let events = (try? await journal.events(limit: 200)) ?? []
+    let overrides = (try? await journal.overrides()) ?? [:]
+    let settings = (try? await journal.settings()) ?? [:]
+    return StatusReport.make(.init(snapshot: nil, records: records, events: events, overrides: overrides, settings: settings,
+                                   now: Date(), scheduleFile: settings[JournalSetting.scheduleFile], journal: "from the journal \(path)"))
 }
 
 struct NextCommand: AsyncParsableCommand {
@@ -108,20 +157,19 @@ struct NextCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        switch await ControlClient(socket: locations.socket).call("GET", "/v1/next?n=\(n)") {
-        case .answer(200, let body):
-            if json { Terminal.out(String(decoding: body, as: UTF8.self)); return }
-            let jobs = try decode([String: [StatusReport.Next]].self, body)["jobs"] ?? []
-            if jobs.isEmpty { Terminal.out("no pending jobs") }
-            for job in jobs {
-                Terminal.out("\(job.at_local)  in \(StatusReport.span(job.in_seconds).padding(toLength: 8, withPad: " ", startingAt: 0))  \(job.item)  \(job.action) -> \(job.target)")
-            }
-        case .answer(let status, _):
+        let client = ControlClient(socket: locations.socket)
+        let reply = await client.call("GET", "/v1/next?n=\(n)")
+        guard case .answer(let status, let body) = reply else { throw client.unreachable(reply) }
+        guard status == 200 else {
             Terminal.error("onair: the daemon answered HTTP \(status)")
             throw ExitCode(ExitStatus.failed)
-        case .down(let why):
-            Terminal.error("onair: the daemon is not running (\(why))")
-            throw ExitCode(ExitStatus.failed)
+        }
+        if json { Terminal.out(String(decoding: body, as: UTF8.self)); return }
+        let jobs = try decode([String: [StatusReport.Next]].self, body)["jobs"] ?? []
+        if jobs.isEmpty { Terminal.out("no pending jobs") }
+        for job in jobs {
+            let when = job.in_seconds < 0 ? "overdue \(StatusReport.span(-job.in_seconds))" : "in \(StatusReport.span(job.in_seconds))"
+            Terminal.out("\(job.at_local)  \(when.padding(toLength: 14, withPad: " ", startingAt: 0))  \(job.item)  \(job.action) -> \(job.target)")
         }
     }
 }
@@ -134,23 +182,26 @@ struct HistoryCommand: AsyncParsableCommand {
     @Option(help: "At most this many attempts, newest first.") var limit: Int = 50
     @Flag(help: "Print JSON.") var json = false
 
+    func validate() throws {
+        guard (1...10_000).contains(limit) else { throw ValidationError("--limit must be between 1 and 10000") }
+    }
+
     func run() async throws {
         var path = "/v1/history?limit=\(limit)"
         if let item { path += "&item=\(item.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? item)" }
+        let client = ControlClient(socket: locations.socket)
         let entries: [HistoryEntry]
-        switch await ControlClient(socket: locations.socket).call("GET", path) {
+        switch await client.call("GET", path) {
         case .answer(200, let body):
             entries = try decode([String: [HistoryEntry]].self, body)["attempts"] ?? []
-        case .answer(let status, _):
-            Terminal.error("onair: the daemon answered HTTP \(status)")
+        case .answer(let status, let body):
+            let object = (try? JSONSerialization.jsonObject(with: body)) as? [String: Any]
+            Terminal.error("onair: " + (object?["error"] as? String ?? "the daemon answered HTTP \(status)"))
             throw ExitCode(ExitStatus.failed)
-        case .down:
-            guard FileManager.default.fileExists(atPath: locations.state + "/" + SQLiteJournal.fileName),
-                  let journal = try? SQLiteJournal(directory: locations.state, readOnly: true) else {
-                Terminal.error("onair: the daemon is not running and \(locations.state) holds no journal")
-                throw ExitCode(ExitStatus.failed)
-            }
-            entries = try await journal.attempts(item: item, limit: limit).map(HistoryEntry.init)
+        case .denied:
+            throw client.unreachable(.denied)
+        case .down(let why):
+            entries = try await offlineHistory(why: why)
         }
         if json {
             let encoder = JSONEncoder()
@@ -161,7 +212,27 @@ struct HistoryCommand: AsyncParsableCommand {
         if entries.isEmpty { Terminal.out("no deliveries yet") }
         for e in entries {
             let result = e.status.map { "HTTP \($0)" } ?? (e.error ?? "-")
-            Terminal.out("\(e.at)  \(e.job)  #\(e.attempt)\(e.send > 0 ? " (send \(e.send))" : "")  \(e.outcome)  \(result)  \(e.total_ms) ms\(e.detail.map { "  \($0)" } ?? "")")
+            Terminal.out("\(e.at_local ?? e.at)  \(e.job)  #\(e.attempt)\(e.send > 0 ? " (send \(e.send))" : "")  \(e.outcome)  \(result)  \(e.total_ms) ms\(e.detail.map { "  \($0)" } ?? "")")
+        }
+    }
+
+    /// The journal of a daemon that is down; an item it has no record of is an error, not "no deliveries".
+    private func offlineHistory(why: String) async throws -> [HistoryEntry] {
+        switch OfflineJournal.open(locations.state) {
+        case .missing(let what):
+            Terminal.error("onair: the daemon is not running (\(why)) and there is \(what)")
+            throw ExitCode(ExitStatus.notRunning)
+        case .unreadable(let what):
+            Terminal.error("onair: " + what)
+            throw ExitCode(ExitStatus.failed)
+        case .found(let journal, _):
+            let zone = (try await journal.settings())[JournalSetting.timeZone].flatMap(TimeZone.init(identifier:)) ?? .gmt
+            let attempts = try await journal.attempts(item: item, limit: limit)
+            if let item, attempts.isEmpty, !(try await journal.jobRecords()).keys.contains(where: { $0.item == item }) {
+                Terminal.error("onair: the journal in \(locations.state) has no record of item '\(item)'")
+                throw ExitCode(ExitStatus.failed)
+            }
+            return attempts.map { HistoryEntry($0, zone: zone) }
         }
     }
 }

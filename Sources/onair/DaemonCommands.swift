@@ -24,9 +24,10 @@ enum Logs {
 }
 
 /// Starts the daemon, or prints why it cannot and exits with its status (78 for a bad schedule).
-func startDaemon(config: String, state: String, warmUp: Double = 2, logger: Logger) async throws -> Daemon {
+func startDaemon(config: String, state: String, socket: String? = nil, warmUp: Double = 2, logger: Logger) async throws -> Daemon {
     do {
-        return try await Daemon.start(options: .init(configPath: config, stateDirectory: state, warmUpLead: warmUp), logger: logger)
+        return try await Daemon.start(options: .init(configPath: config, stateDirectory: state, socketPath: socket, warmUpLead: warmUp),
+                                      logger: logger)
     } catch let error as DaemonStartError {
         Terminal.error(error.description)
         throw ExitCode(error.exitStatus)
@@ -37,7 +38,7 @@ struct DaemonCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "daemon",
         abstract: "Run the scheduler in the foreground (systemd runs this).",
-        discussion: "Exit status 0 after SIGTERM/SIGINT, 78 when the schedule is invalid, 73/74 when the state directory cannot be used. SIGHUP reloads the schedule."
+        discussion: "Exit status 0 after SIGTERM/SIGINT, 78 when the schedule is invalid, 73/74 when the state directory or journal cannot be used, 75 when another daemon uses the state directory or the control socket. SIGHUP reloads the schedule."
     )
 
     @Option(help: "The schedule file (YAML).") var config: String
@@ -46,16 +47,22 @@ struct DaemonCommand: AsyncParsableCommand {
                                discussion: "A HEAD request for / on the platform's host, so DNS, TCP and TLS are done before the instant."))
     var warmUp: Double = 2
 
+    @Option(help: "Seconds after which an idle control connection is closed.")
+    var controlIdleTimeout: Double = 10
+
     func validate() throws {
         guard warmUp >= 0 && warmUp <= 60 else { throw ValidationError("--warm-up must be between 0 and 60 seconds") }
+        guard controlIdleTimeout >= 0.1 && controlIdleTimeout <= 3600 else {
+            throw ValidationError("--control-idle-timeout must be between 0.1 and 3600 seconds")
+        }
     }
 
     func run() async throws {
         let logger = Logs.logger()
-        let daemon = try await startDaemon(config: config, state: locations.state, warmUp: warmUp, logger: logger)
+        let daemon = try await startDaemon(config: config, state: locations.state, socket: locations.socket, warmUp: warmUp, logger: logger)
         logger.info("ready", metadata: ["schedule": "\(config)", "state": "\(locations.state)", "version": "\(OnAirVersion.current)"])
         await daemon.announceReady()
-        try await daemon.run(extraServices: [ControlServer(daemon: daemon, socketPath: locations.socket)])
+        try await daemon.run(extraServices: [ControlServer(daemon: daemon, socketPath: locations.socket, idleTimeout: controlIdleTimeout)])
     }
 }
 

@@ -43,15 +43,6 @@ enum Entry {
     }
 }
 
-/// Exit statuses shared by every command.
-enum ExitStatus {
-    static let ok: Int32 = 0
-    static let failed: Int32 = 1
-    static let usage: Int32 = 2
-    /// EX_CONFIG: the daemon was given a schedule it cannot run.
-    static let config: Int32 = 78
-}
-
 enum Terminal {
     static func error(_ text: String) {
         FileHandle.standardError.write(Data((text.hasSuffix("\n") ? text : text + "\n").utf8))

@@ -48,17 +48,17 @@ struct StatusTextTests {
             timezone: "Europe/Amsterdam", held: false,
             on_air: [.init(item: "zorg-plenary", title: "Plenaire opening", since: "2021-11-08T09:00:00Z", until: "2021-11-08T10:30:00Z")],
             next: [.init(job: "rv-2021/zorg-plenary/stop/site", item: "zorg-plenary", action: "stop", target: "site",
-                         at: "2021-11-08T10:30:00Z", at_local: "2021-11-08 11:30:00", in_seconds: 1250)],
+                         at: "2021-11-08T10:30:00Z", at_local: "2021-11-08 11:30:00 +01:00", in_seconds: 1250)],
             failures: [], last_reload: .init(at: "2021-11-08T08:30:00Z", ok: true, detail: "schedule rv-2021"),
             overrides: [], degraded: false)
         #expect(report.text() == """
         ● onair 0.1.0: running (pid 4242), up 2h 3m
           Schedule: /etc/onair/schedule.yaml (rv-2021: Week van de Radicale vernieuwing 2021)
           Firing:   active
-          On air:   zorg-plenary "Plenaire opening" since 2021-11-08 10:00:00, until 2021-11-08 11:30:00
-          Next:     2021-11-08 11:30:00 (in 20m 50s)  zorg-plenary stop -> site
+          On air:   zorg-plenary "Plenaire opening" since 2021-11-08 10:00:00 +01:00, until 2021-11-08 11:30:00 +01:00
+          Next:     2021-11-08 11:30:00 +01:00 (in 20m 50s)  zorg-plenary stop -> site
           Failures: none
-          Reload:   2021-11-08 09:30:00 ok
+          Reload:   2021-11-08 09:30:00 +01:00 ok
 
         """)
         #expect(report.exitStatus == 0)
@@ -78,9 +78,9 @@ struct StatusTextTests {
           Firing:   HELD: no job fires until `onair resume`
           On air:   nothing
           Next:     no pending jobs
-          Failures: 2021-11-08 09:00:05 e/a/start/site: HTTP 404
-          Changes:  a: delay 10m, extend 0s (by ops (uid 1000), 2021-11-08 08:59:00)
-          Reload:   2021-11-08 09:10:00 REFUSED: s.yaml:3:11: unknown timezone 'X'
+          Failures: 2021-11-08 09:00:05 UTC e/a/start/site: HTTP 404
+          Changes:  a: delay 10m, extend 0s (by ops (uid 1000), 2021-11-08 08:59:00 UTC)
+          Reload:   2021-11-08 09:10:00 UTC REFUSED: s.yaml:3:11: unknown timezone 'X'
 
         """)
         #expect(report.exitStatus == 1)

@@ -16,10 +16,14 @@ final class RecordingTransport: HTTPTransport, @unchecked Sendable {
 
     private let lock = NSLock()
     private var log: [Call] = []
+    private var status = 200
     private let gate = Gate()
     let time: TimeSource
 
     init(time: TimeSource) { self.time = time }
+
+    /// The HTTP status every call is answered with from now on (200 at first).
+    func answer(_ status: Int) { lock.withLock { self.status = status } }
 
     var calls: [Call] { lock.withLock { log } }
 
@@ -39,8 +43,11 @@ final class RecordingTransport: HTTPTransport, @unchecked Sendable {
         let call = Call(method: request.method, url: request.url, at: time.now(),
                         webhookID: request.headers.first { $0.name == "webhook-id" }?.value ?? "",
                         type: json?["type"] as? String ?? "", item: data?["item"] as? String ?? "")
-        lock.withLock { log.append(call) }
-        return TransferResult(kind: .response(HTTPResponse(status: 200)), totalTime: 0)
+        let status = lock.withLock { () -> Int in
+            log.append(call)
+            return self.status
+        }
+        return TransferResult(kind: .response(HTTPResponse(status: status)), totalTime: 0)
     }
 }
 
@@ -62,6 +69,8 @@ struct SchedulerRig {
     let time: ManualTime
     let transport: RecordingTransport
     let journal: SQLiteJournal
+    /// The journal as the scheduler sees it: `store.failWrites = true` makes the disk "full".
+    let store: InstrumentedJournal
     let loop: Task<Void, Never>
 
     init(schedule: Schedule, at start: Date, journalDirectory: String = temporaryDirectory(), warmUpLead: TimeInterval = 0,
@@ -70,9 +79,10 @@ struct SchedulerRig {
         transport = RecordingTransport(time: time)
         journal = try SQLiteJournal(directory: journalDirectory)
         try await prepare?(journal)
+        store = InstrumentedJournal(journal)
         let deliverer = Deliverer(transport: transport, builder: RequestBuilder(secrets: SecretResolver(environment: ["ONAIR_SITE_SECRET": "x"])),
                                   policy: RetryPolicy(initialBound: 0.01, maximumBound: 0.01), time: time)
-        scheduler = Scheduler(schedule: schedule, journal: journal, deliverer: deliverer, time: time, logger: quietLogger,
+        scheduler = Scheduler(schedule: schedule, journal: store, deliverer: deliverer, time: time, logger: quietLogger,
                               warmUpLead: warmUpLead)
         try await scheduler.recover()
         let s = scheduler
@@ -160,13 +170,17 @@ final class Gate: @unchecked Sendable {
     }
 }
 
-/// A real SQLite journal that counts how job records reach the disk and can hold writes of
-/// batches of them (to widen the moment between "records being written" and "calls handed over").
+/// A real SQLite journal that counts how job records reach the disk, can hold writes of
+/// batches of them (to widen the moment between "records being written" and "calls handed over"),
+/// and can refuse every write, as a full or failing disk does.
 final class InstrumentedJournal: JournalStore, @unchecked Sendable {
+    struct DiskFull: Error, CustomStringConvertible { var description: String { "database or disk is full" } }
+
     let inner: SQLiteJournal
     let batches = Gate()
     private let lock = NSLock()
     private var writes: [Int] = []
+    private var failing = false
 
     init(_ inner: SQLiteJournal) { self.inner = inner }
 
@@ -174,18 +188,28 @@ final class InstrumentedJournal: JournalStore, @unchecked Sendable {
     var recordWrites: [Int] { lock.withLock { writes } }
     private func count(_ n: Int) { lock.withLock { writes.append(n) } }
 
+    /// While true, every write throws and nothing reaches the disk.
+    var failWrites: Bool {
+        get { lock.withLock { failing } }
+        set { lock.withLock { failing = newValue } }
+    }
+    private func check() throws { if failWrites { throw DiskFull() } }
+
     func jobRecords() async throws -> [JobID: JobRecord] { try await inner.jobRecords() }
-    func save(_ record: JobRecord) async throws { count(1); try await inner.save(record) }
+    func save(_ record: JobRecord) async throws { try check(); count(1); try await inner.save(record) }
     func save(_ records: [JobRecord]) async throws {
         await batches.pass()
+        try check()
         count(records.count)
         try await inner.save(records)
     }
-    func save(_ attempt: AttemptRecord, job: JobRecord) async throws { try await inner.save(attempt, job: job) }
-    func append(_ event: JournalEvent) async throws { try await inner.append(event) }
+    func save(_ attempt: AttemptRecord, job: JobRecord) async throws { try check(); try await inner.save(attempt, job: job) }
+    func append(_ event: JournalEvent) async throws { try check(); try await inner.append(event) }
     func attempts(item: String?, limit: Int) async throws -> [AttemptRecord] { try await inner.attempts(item: item, limit: limit) }
     func events(limit: Int) async throws -> [JournalEvent] { try await inner.events(limit: limit) }
     func overrides() async throws -> [String: ItemOverride] { try await inner.overrides() }
-    func save(_ override: ItemOverride) async throws { try await inner.save(override) }
-    func removeOverride(item: String) async throws { try await inner.removeOverride(item: item) }
+    func save(_ override: ItemOverride) async throws { try check(); try await inner.save(override) }
+    func removeOverride(item: String) async throws { try check(); try await inner.removeOverride(item: item) }
+    func settings() async throws -> [String: String] { try await inner.settings() }
+    func save(settings: [String: String]) async throws { try check(); try await inner.save(settings: settings) }
 }

@@ -15,10 +15,13 @@ import Glibc
 public struct ControlServer: Service {
     let daemon: Daemon
     let socketPath: String
+    /// An idle connection (no request under way) is closed after this long.
+    let idleTimeout: TimeAmount
 
-    public init(daemon: Daemon, socketPath: String) {
+    public init(daemon: Daemon, socketPath: String, idleTimeout: TimeInterval = 10) {
         self.daemon = daemon
         self.socketPath = socketPath
+        self.idleTimeout = .milliseconds(Int64(idleTimeout * 1000))
     }
 
     public func run() async throws {
@@ -26,21 +29,102 @@ public struct ControlServer: Service {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let api = ControlAPI(daemon: daemon)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let connections = ControlConnections(limit: ControlConnections.limit(forDescriptors: FileDescriptorLimit.raise()))
+        let idleTimeout = self.idleTimeout
+        // Daemon.start found nobody listening here: a file left is a dead daemon's, and is replaced.
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.backlog, value: 64)
             .childChannelInitializer { channel in
-                channel.pipeline.configureHTTPServerPipeline(withErrorHandling: true).flatMap {
-                    channel.pipeline.addHandler(ControlHTTPHandler(api: api))
+                connections.admit(channel)
+                return channel.pipeline.addHandler(IdleStateHandler(allTimeout: idleTimeout)).flatMap {
+                    channel.pipeline.configureHTTPServerPipeline(withErrorHandling: true)
+                }.flatMap {
+                    channel.pipeline.addHandler(ControlHTTPHandler(api: api, connections: connections))
                 }
             }
             .bind(unixDomainSocketPath: socketPath, cleanupExistingSocketFile: true).get()
         chmod(socketPath, 0o660)
-        daemon.logger.info("control socket listening", metadata: ["socket": "\(socketPath)"])
+        let ours = SocketFileIdentity(path: socketPath)
+        daemon.logger.info("control socket listening", metadata: ["socket": "\(socketPath)", "connections": "\(connections.limit)"])
         try? await gracefulShutdown()
         try? await channel.close()
         try? await group.shutdownGracefully()
-        unlink(socketPath)
+        // Only our own socket: another daemon's, bound at this path since, stays.
+        if let ours, SocketFileIdentity(path: socketPath) == ours { unlink(socketPath) }
     }
+}
+
+/// Which file a path names (device and inode), so the daemon removes the socket it made and not
+/// one that replaced it.
+struct SocketFileIdentity: Equatable {
+    var device: UInt64
+    var inode: UInt64
+
+    init?(path: String) {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return nil }
+        device = UInt64(info.st_dev)
+        inode = UInt64(info.st_ino)
+    }
+}
+
+/// The process's open-file limit: raised to its hard limit at start (the soft limit of 1,024 is
+/// a relic of select(2), which nothing here uses), so that calls have descriptors to spare.
+enum FileDescriptorLimit {
+    static func raise() -> Int {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 1024 }
+        if limit.rlim_cur < limit.rlim_max {
+            var raised = limit
+            raised.rlim_cur = limit.rlim_max
+            if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) == 0 { limit = raised }
+        }
+        return Int(min(limit.rlim_cur, 1 << 30))
+    }
+}
+
+/// The control socket's open connections, capped so that clients can never take the descriptors
+/// that calls to the platforms need (SPEC 3.2). At the cap the oldest idle connection is closed
+/// to make room, so a flood of idle clients cannot lock an operator out either; only when every
+/// connection is busy with a request is a new one closed at once. Touched only on the control
+/// server's single event loop.
+final class ControlConnections: @unchecked Sendable {
+    let limit: Int
+    private var open: [ObjectIdentifier: (channel: Channel, order: Int)] = [:]
+    private var busy: Set<ObjectIdentifier> = []
+    private var counter = 0
+
+    init(limit: Int) { self.limit = limit }
+
+    /// A cap well inside the descriptor limit: an eighth of it, between 16 and 256.
+    static func limit(forDescriptors descriptors: Int) -> Int { max(16, min(256, descriptors / 8)) }
+
+    var count: Int { open.count }
+
+    func admit(_ channel: Channel) {
+        let id = ObjectIdentifier(channel)
+        if open.count >= limit {
+            let idle = open.filter { !busy.contains($0.key) }.min { $0.value.order < $1.value.order }
+            guard let idle else {
+                channel.close(promise: nil)
+                return
+            }
+            open[idle.key] = nil
+            idle.value.channel.close(promise: nil)
+        }
+        counter += 1
+        open[id] = (channel, counter)
+        channel.closeFuture.whenComplete { [self] _ in
+            open[id] = nil
+            busy.remove(id)
+        }
+    }
+
+    func setBusy(_ channel: Channel, _ isBusy: Bool) {
+        if isBusy { busy.insert(ObjectIdentifier(channel)) } else { busy.remove(ObjectIdentifier(channel)) }
+    }
+
+    func isBusy(_ channel: Channel) -> Bool { busy.contains(ObjectIdentifier(channel)) }
 }
 
 /// `struct ucred` of <sys/socket.h> (Glibc's module hides it behind _GNU_SOURCE): same fields,
@@ -57,12 +141,26 @@ final class ControlHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias OutboundOut = HTTPServerResponsePart
 
     private let api: ControlAPI
+    private let connections: ControlConnections
     private var head: HTTPRequestHead?
     private var bodyBytes = 0
     private var refused = false
     private var peer: PeerCredentials?
 
-    init(api: ControlAPI) { self.api = api }
+    init(api: ControlAPI, connections: ControlConnections) {
+        self.api = api
+        self.connections = connections
+    }
+
+    /// Idle (no request under way) past the timeout: closed. A request being answered (a manual
+    /// start waits for the platform) keeps its connection.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            if !connections.isBusy(context.channel) { context.close(promise: nil) }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
 
     func channelActive(context: ChannelHandlerContext) {
         if let provider = context.channel as? SocketOptionProvider {
@@ -76,6 +174,7 @@ final class ControlHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let requestHead):
+            connections.setBusy(context.channel, true)
             head = requestHead
             bodyBytes = 0
             refused = false
@@ -101,7 +200,9 @@ final class ControlHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
             let api = self.api
             let promise = context.eventLoop.makePromise(of: ControlAPI.Reply.self)
             promise.completeWithTask { await api.handle(request) }
+            let connections = self.connections
             promise.futureResult.whenSuccess { reply in
+                connections.setBusy(channel, false)
                 Self.write(reply, version: version, keepAlive: keepAlive && !reply.close, on: channel)
             }
         }
@@ -204,24 +305,24 @@ struct ControlAPI {
         case ("GET", ["v1", "status"]):
             return Self.json(await status())
         case ("GET", ["v1", "next"]):
-            let n = query("n").flatMap(Int.init) ?? 10
-            guard (1...1000).contains(n) else { return Self.refuse(400, "n must be between 1 and 1000") }
+            guard let n = Self.number(query("n"), default: 10, in: 1...1000) else { return Self.refuse(400, "n must be a number from 1 to 1000") }
             let report = await status(nextCount: n)
             return Self.json(["jobs": report.next])
         case ("GET", ["v1", "history"]):
-            let limit = query("limit").flatMap(Int.init) ?? 50
-            guard (1...10_000).contains(limit) else { return Self.refuse(400, "limit must be between 1 and 10000") }
-            do {
-                return Self.json(["attempts": try await daemon.journal.attempts(item: query("item"), limit: limit).map(HistoryEntry.init)])
-            } catch {
-                return Self.refuse(500, "cannot read the journal: \(error)")
+            guard let limit = Self.number(query("limit"), default: 50, in: 1...10_000) else {
+                return Self.refuse(400, "limit must be a number from 1 to 10000")
             }
+            return await history(item: query("item"), limit: limit)
         case ("POST", ["v1", "hold"]):
-            await scheduler.hold(by: who)
-            return Self.json(Answer(ok: true, message: "held: no job fires until resume"))
+            return await Self.answer { () async throws(Scheduler.Refusal) in
+                try await scheduler.hold(by: who)
+                return "held: no job fires until resume"
+            }
         case ("POST", ["v1", "resume"]):
-            await scheduler.resume(by: who)
-            return Self.json(Answer(ok: true, message: "resumed: due jobs follow the recovery rules"))
+            return await Self.answer { () async throws(Scheduler.Refusal) in
+                try await scheduler.resume(by: who)
+                return "resumed: due jobs follow the recovery rules"
+            }
         case ("POST", ["v1", "debug", "stall"]) where ProcessInfo.processInfo.environment["ONAIR_DEBUG_STALL"] == "1":
             let seconds = min(60, query("seconds").flatMap(Double.init) ?? 5)
             Task { await scheduler.stall(seconds: seconds) }
@@ -235,37 +336,82 @@ struct ControlAPI {
                                         errors: error.diagnostics.map(\.description)), status: 422)
             }
         case ("POST", _) where parts.count == 4 && parts[0] == "v1" && parts[1] == "items":
-            let item = parts[2], verb = parts[3]
-            do {
-                let message: String
-                switch verb {
-                case "start": message = try await scheduler.sendNow(item: item, action: .start, again: query("again") == "true", by: who)
-                case "stop": message = try await scheduler.sendNow(item: item, action: .stop, again: true, by: who)
-                case "skip": message = try await scheduler.skip(item: item, who: who)
-                case "extend", "delay":
-                    guard let text = query("by"), let seconds = DurationText.seconds(text), seconds > 0 else {
-                        return Self.refuse(400, "by must be a duration such as 10m")
-                    }
-                    message = verb == "extend" ? try await scheduler.extend(item: item, by: seconds, who: who)
-                                               : try await scheduler.delay(item: item, by: seconds, who: who)
-                default:
-                    return Self.refuse(404, "no such action '\(verb.prefix(20))'")
-                }
-                return Self.json(Answer(ok: true, message: message))
-            } catch {
-                return Self.refuse(error.unknown ? 404 : 409, error.description)
-            }
+            return await itemCommand(item: parts[2], verb: parts[3], query: request.query, who: who)
         default:
             return Self.refuse(404, "no such endpoint: \(request.method.prefix(10)) \(request.path.prefix(100))")
+        }
+    }
+
+    /// A query parameter that must be a whole number in `range`; nil when it is given but is not
+    /// one (the request is then answered 400, never served with a default).
+    static func number(_ text: String?, default value: Int, in range: ClosedRange<Int>) -> Int? {
+        guard let text else { return value }
+        guard let n = Int(text), range.contains(n) else { return nil }
+        return n
+    }
+
+    /// 200 with the message, or the refusal with its status: 404 unknown item, 409 refused by a
+    /// rule, 503 when the journal could not take the change (nothing changed).
+    static func answer(_ body: () async throws(Scheduler.Refusal) -> String) async -> Reply {
+        do {
+            return json(Answer(ok: true, message: try await body()))
+        } catch {
+            switch error.kind {
+            case .unknown: return refuse(404, error.description)
+            case .refused: return refuse(409, error.description)
+            case .journal: return refuse(503, error.description)
+            }
+        }
+    }
+
+    private func itemCommand(item: String, verb: String, query: [String: String], who: String) async -> Reply {
+        let scheduler = daemon.scheduler
+        switch verb {
+        case "start", "stop":
+            do {
+                let outcome = try await scheduler.sendNow(item: item, action: verb == "start" ? .start : .stop,
+                                                          again: verb == "stop" || query["again"] == "true", by: who)
+                // 502: the command was carried out, but a platform did not take the call.
+                return outcome.delivered ? Self.json(Answer(ok: true, message: outcome.message))
+                                         : Self.json(Answer(ok: false, error: outcome.message), status: 502)
+            } catch {
+                return await Self.answer { () throws(Scheduler.Refusal) in throw error }
+            }
+        case "skip":
+            return await Self.answer { () async throws(Scheduler.Refusal) in try await scheduler.skip(item: item, who: who) }
+        case "extend", "delay":
+            guard let text = query["by"], let seconds = DurationText.seconds(text), seconds > 0 else {
+                return Self.refuse(400, "by must be a duration such as 10m")
+            }
+            return await Self.answer { () async throws(Scheduler.Refusal) in
+                verb == "extend" ? try await scheduler.extend(item: item, by: seconds, who: who)
+                                 : try await scheduler.delay(item: item, by: seconds, who: who)
+            }
+        default:
+            return Self.refuse(404, "no such action '\(verb.prefix(20))'")
+        }
+    }
+
+    /// Attempts of the journal, newest first; an item the schedule does not know is a 404.
+    private func history(item: String?, limit: Int) async -> Reply {
+        let zone = await daemon.scheduler.schedule.timeZone
+        if let item, await daemon.scheduler.schedule.item(id: item) == nil {
+            return Self.refuse(404, "unknown item '\(item.prefix(100))'")
+        }
+        do {
+            let attempts = try await daemon.journal.attempts(item: item, limit: limit)
+            return Self.json(["attempts": attempts.map { HistoryEntry($0, zone: zone) }])
+        } catch {
+            return Self.refuse(500, "cannot read the journal: \(error)")
         }
     }
 
     func status(nextCount: Int = 10) async -> StatusReport {
         let snapshot = await daemon.scheduler.snapshot(nextCount: nextCount)
         let events = (try? await daemon.journal.events(limit: 200)) ?? []
-        return StatusReport.make(snapshot: snapshot, records: snapshot.records, events: events,
-                                 overrides: await daemon.scheduler.currentOverrides, now: Date(), running: true,
-                                 pid: getpid(), startedAt: daemon.startedAt, scheduleFile: daemon.options.configPath)
+        return StatusReport.make(.init(snapshot: snapshot, records: snapshot.records, events: events,
+                                       overrides: await daemon.scheduler.currentOverrides, now: daemon.time.now(), pid: getpid(),
+                                       startedAt: daemon.startedAt, scheduleFile: daemon.options.configPath))
     }
 }
 
@@ -277,19 +423,22 @@ public struct HistoryEntry: Codable, Sendable {
     public var send: Int
     public var attempt: Int
     public var at: String
+    /// `at` in the schedule's zone, labelled (`2021-11-08 20:30:00 +01:00`).
+    public var at_local: String?
     public var status: Int?
     public var error: String?
     public var total_ms: Int
     public var outcome: String
     public var detail: String?
 
-    public init(_ a: AttemptRecord) {
+    public init(_ a: AttemptRecord, zone: TimeZone) {
         job = a.job
         target = a.target
         webhook_id = a.webhookID
         send = a.send
         attempt = a.attempt
         at = WallClock.utcText(a.startedAt)
+        at_local = WallClock.labelledText(a.startedAt, in: zone)
         status = a.status
         error = a.error
         total_ms = Int((a.totalTime * 1000).rounded())

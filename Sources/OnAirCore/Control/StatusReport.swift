@@ -24,6 +24,16 @@ public struct StatusReport: Codable, Sendable, Equatable {
         public var job: String
         public var at: String
         public var detail: String
+        /// `failed` or `missed`.
+        public var state: String?
+    }
+
+    /// A start or stop whose last attempt failed and that is being retried.
+    public struct Retry: Codable, Sendable, Equatable {
+        public var job: String
+        public var attempts: Int
+        public var at: String
+        public var detail: String
     }
 
     public struct Reload: Codable, Sendable, Equatable {
@@ -46,62 +56,116 @@ public struct StatusReport: Codable, Sendable, Equatable {
     public var started_at: String?
     public var uptime_seconds: Int?
     public var schedule_file: String?
+    /// Where a stopped daemon's status was read from, or why it could not be.
+    public var journal: String?
     public var event: String?
     public var title: String?
     public var timezone: String?
     public var held: Bool
     public var on_air: [OnAir]
     public var next: [Next]
+    public var retrying: [Retry] = []
     public var failures: [Failure]
     public var last_reload: Reload?
     public var overrides: [Override]
+    /// Why the daemon is degraded, one line each (SPEC 3.2); empty when healthy.
+    public var problems: [String] = []
     public var degraded: Bool
 
     /// The exit status of `onair status`: 0 healthy, 1 degraded, 3 not running.
     public var exitStatus: Int32 { daemon != "running" ? 3 : (degraded ? 1 : 0) }
 
-    /// Failures of the last 24 hours not followed by a successful delivery to the same item and target.
+    /// Jobs of the last 24 hours that failed for good or were missed, not followed by a successful
+    /// delivery to the same item and target.
     static func unresolvedFailures(_ records: [JobID: JobRecord], now: Date) -> [JobRecord] {
-        records.values.filter { record in
-            guard record.state == .failed, record.updatedAt > now.addingTimeInterval(-86_400) else { return false }
-            return !records.values.contains {
-                $0.state == .delivered && $0.id.item == record.id.item && $0.id.target == record.id.target && $0.updatedAt > record.updatedAt
-            }
+        struct Lane: Hashable { var item: String; var target: String }
+        var lastDelivered: [Lane: Date] = [:]
+        for record in records.values where record.state == .delivered {
+            let lane = Lane(item: record.id.item, target: record.id.target)
+            lastDelivered[lane] = max(lastDelivered[lane] ?? record.updatedAt, record.updatedAt)
+        }
+        return records.values.filter { record in
+            guard record.state == .failed || record.state == .missed, record.updatedAt > now.addingTimeInterval(-86_400) else { return false }
+            return !(lastDelivered[Lane(item: record.id.item, target: record.id.target)].map { $0 > record.updatedAt } ?? false)
         }.sorted { $0.updatedAt > $1.updatedAt }
     }
 
-    public static func make(snapshot: SchedulerSnapshot?, records: [JobID: JobRecord], events: [JournalEvent],
-                            overrides: [String: ItemOverride], now: Date, running: Bool, pid: Int32?, startedAt: Date?,
-                            scheduleFile: String?) -> StatusReport {
-        let zone = snapshot?.schedule.timeZone ?? .gmt
+    /// Everything a report is made of: the running scheduler's snapshot, or for a daemon that is
+    /// down the journal alone (`snapshot` nil, the zone from the journal's settings).
+    public struct Sources: Sendable {
+        public var snapshot: SchedulerSnapshot?
+        public var records: [JobID: JobRecord]
+        public var events: [JournalEvent]
+        public var overrides: [String: ItemOverride]
+        public var settings: [String: String]
+        public var now: Date
+        public var pid: Int32?
+        public var startedAt: Date?
+        public var scheduleFile: String?
+        public var journal: String?
+
+        public init(snapshot: SchedulerSnapshot?, records: [JobID: JobRecord], events: [JournalEvent],
+                    overrides: [String: ItemOverride], settings: [String: String] = [:], now: Date, pid: Int32? = nil,
+                    startedAt: Date? = nil, scheduleFile: String? = nil, journal: String? = nil) {
+            self.snapshot = snapshot
+            self.records = records
+            self.events = events
+            self.overrides = overrides
+            self.settings = settings
+            self.now = now
+            self.pid = pid
+            self.startedAt = startedAt
+            self.scheduleFile = scheduleFile
+            self.journal = journal
+        }
+    }
+
+    public static func make(_ s: Sources) -> StatusReport {
+        let snapshot = s.snapshot, now = s.now
+        let zone = snapshot?.schedule.timeZone ?? s.settings[JournalSetting.timeZone].flatMap(TimeZone.init(identifier:)) ?? .gmt
         let onAir: [OnAir]
         if let snapshot {
             onAir = snapshot.onAir.map { OnAir(item: $0.item, title: $0.title, since: WallClock.utcText($0.since), until: WallClock.utcText($0.until)) }
         } else {
-            let started = Set(records.values.filter { $0.id.action == .start && $0.state == .delivered }.map(\.id.item))
-            let stopped = Set(records.values.filter { $0.id.action == .stop && ($0.state == .delivered || $0.state == .cancelled) }.map(\.id.item))
-            onAir = started.subtracting(stopped).sorted().map { OnAir(item: $0, title: "", since: "", until: "") }
+            var since: [String: Date] = [:]
+            for r in s.records.values where r.id.action == .start && r.state == .delivered { since[r.id.item] = min(since[r.id.item] ?? r.updatedAt, r.updatedAt) }
+            for r in s.records.values where r.id.action == .stop && (r.state == .delivered || r.state == .cancelled) { since[r.id.item] = nil }
+            onAir = since.sorted { $0.key < $1.key }.map { OnAir(item: $0.key, title: "", since: WallClock.utcText($0.value), until: "") }
         }
         let next = (snapshot?.next ?? []).map {
             Next(job: $0.id.description, item: $0.itemID, action: $0.action.rawValue, target: $0.target, at: WallClock.utcText($0.instant),
-                 at_local: WallClock.localText($0.instant, in: zone), in_seconds: Int($0.instant.timeIntervalSince(now).rounded(.up)))
+                 at_local: WallClock.labelledText($0.instant, in: zone), in_seconds: Int($0.instant.timeIntervalSince(now).rounded(.up)))
         }
-        let failures = unresolvedFailures(records, now: now).map {
-            Failure(job: $0.id.description, at: WallClock.utcText($0.updatedAt), detail: $0.detail ?? "failed")
+        let retrying = (snapshot?.retrying ?? [:]).compactMap { id, reason -> Retry? in
+            guard id.action != .prepare, let record = s.records[id] else { return nil }
+            return Retry(job: id.description, attempts: record.attempts, at: WallClock.utcText(record.updatedAt), detail: reason)
+        }.sorted { $0.job < $1.job }
+        let failures = unresolvedFailures(s.records, now: now).map {
+            Failure(job: $0.id.description, at: WallClock.utcText($0.updatedAt), detail: $0.detail ?? $0.state.rawValue, state: $0.state.rawValue)
         }
-        let reload = events.first { $0.kind == "reload" }.map { Reload(at: WallClock.utcText($0.at), ok: $0.ok, detail: $0.detail) }
-        let held = snapshot?.held ?? (events.first { $0.kind == "hold" || $0.kind == "resume" }?.kind == "hold")
+        let reload = s.events.first { $0.kind == "reload" }.map { Reload(at: WallClock.utcText($0.at), ok: $0.ok, detail: $0.detail) }
+        let held = snapshot?.held ?? (s.events.first { $0.kind == "hold" || $0.kind == "resume" }?.kind == "hold")
+        var problems: [String] = []
+        if let trouble = snapshot?.journalTrouble {
+            problems.append("the journal cannot be written since \(WallClock.labelledText(trouble.since, in: zone)) (\(trouble.error)); nothing is sent until it can")
+        }
+        if let overdue = snapshot?.overdue, overdue > 0, held {
+            problems.append("held while \(overdue) job\(overdue == 1 ? "" : "s") fell due; `onair resume` handles them as after downtime")
+        }
+        if !retrying.isEmpty { problems.append("\(retrying.count) start or stop call\(retrying.count == 1 ? " is" : "s are") being retried") }
+        if !failures.isEmpty { problems.append("\(failures.count) job\(failures.count == 1 ? "" : "s") failed or missed in the last 24 hours") }
+        if reload?.ok == false { problems.append("the last reload was refused; the schedule before it stays in force") }
         return StatusReport(
-            daemon: running ? "running" : "down", version: OnAirVersion.current, pid: running ? pid : nil,
-            started_at: startedAt.map(WallClock.utcText), uptime_seconds: startedAt.map { Int(now.timeIntervalSince($0)) },
-            schedule_file: scheduleFile, event: snapshot?.schedule.id, title: snapshot?.schedule.title,
-            timezone: snapshot?.schedule.timeZone.identifier, held: held, on_air: onAir, next: next, failures: failures,
-            last_reload: reload,
-            overrides: overrides.values.sorted { $0.item < $1.item }.map {
+            daemon: snapshot != nil ? "running" : "down", version: OnAirVersion.current, pid: snapshot != nil ? s.pid : nil,
+            started_at: s.startedAt.map(WallClock.utcText), uptime_seconds: s.startedAt.map { Int(now.timeIntervalSince($0)) },
+            schedule_file: s.scheduleFile, journal: s.journal, event: snapshot?.schedule.id ?? s.settings[JournalSetting.event],
+            title: snapshot?.schedule.title, timezone: snapshot?.schedule.timeZone.identifier ?? s.settings[JournalSetting.timeZone],
+            held: held, on_air: onAir, next: next, retrying: retrying, failures: failures, last_reload: reload,
+            overrides: s.overrides.values.sorted { $0.item < $1.item }.map {
                 Override(item: $0.item, delay: DurationText.format($0.shift), extend: DurationText.format($0.extension_), by: $0.by,
                          at: WallClock.utcText($0.at))
             },
-            degraded: !failures.isEmpty || reload?.ok == false)
+            problems: problems, degraded: !problems.isEmpty)
     }
 
     public static func span(_ seconds: Int) -> String {
@@ -112,49 +176,51 @@ public struct StatusReport: Codable, Sendable, Equatable {
         return "\(s)s"
     }
 
-    /// The human form, in the spirit of `systemctl status`: one screen.
+    /// The human form, in the spirit of `systemctl status`: one screen, every time in the
+    /// schedule's zone and labelled with it.
     public func text() -> String {
         let zone = timezone.flatMap(TimeZone.init(identifier:)) ?? .gmt
         func local(_ utc: String) -> String {
             guard let date = ISO8601DateFormatter().date(from: utc) else { return utc }
-            return WallClock.localText(date, in: zone)
+            return WallClock.labelledText(date, in: zone)
         }
         var lines: [String] = []
+        func list(_ label: String, _ entries: [String], more: String) {
+            for (i, entry) in entries.prefix(5).enumerated() { lines.append((i == 0 ? label : "            ") + entry) }
+            if entries.count > 5 { lines.append("            … and \(entries.count - 5) more (\(more))") }
+        }
         let dot = daemon != "running" ? "○" : (degraded ? "×" : "●")
         if daemon == "running" {
             lines.append("\(dot) onair \(version): running (pid \(pid ?? 0)), up \(StatusReport.span(uptime_seconds ?? 0))\(degraded ? ", DEGRADED" : "")")
             lines.append("  Schedule: \(schedule_file ?? "?") (\(event ?? "?"): \(title ?? ""))")
             lines.append("  Firing:   " + (held ? "HELD: no job fires until `onair resume`" : "active"))
         } else {
-            lines.append("\(dot) onair \(version): not running (from the journal)\(degraded ? ", DEGRADED" : "")")
+            lines.append("\(dot) onair \(version): not running" + (journal.map { " (\($0))" } ?? ""))
             if held { lines.append("  Firing:   HELD when it stopped") }
         }
+        list("  Problem:  ", problems, more: "onair status --json")
         if on_air.isEmpty {
             lines.append("  On air:   nothing")
         } else {
-            for (i, entry) in on_air.prefix(5).enumerated() {
-                let when = entry.since.isEmpty ? "" : " since \(local(entry.since)), until \(local(entry.until))"
-                lines.append((i == 0 ? "  On air:   " : "            ") + "\(entry.item)\(entry.title.isEmpty ? "" : " \"\(entry.title)\"")\(when)")
-            }
-            if on_air.count > 5 { lines.append("            … and \(on_air.count - 5) more (onair status --json)") }
+            list("  On air:   ", on_air.map { entry in
+                let until = entry.until.isEmpty ? "" : ", until \(local(entry.until))"
+                return "\(entry.item)\(entry.title.isEmpty ? "" : " \"\(entry.title)\"") since \(local(entry.since))\(until)"
+            }, more: "onair status --json")
         }
         if daemon == "running" {
             if next.isEmpty { lines.append("  Next:     no pending jobs") }
-            for (i, job) in next.prefix(5).enumerated() {
-                lines.append((i == 0 ? "  Next:     " : "            ") + "\(job.at_local) (in \(StatusReport.span(job.in_seconds)))  \(job.item) \(job.action) -> \(job.target)")
-            }
+            list("  Next:     ", next.map { job in
+                let when = job.in_seconds < 0 ? "overdue \(StatusReport.span(-job.in_seconds))" : "in \(StatusReport.span(job.in_seconds))"
+                return "\(job.at_local) (\(when))  \(job.item) \(job.action) -> \(job.target)"
+            }, more: "onair next")
         }
+        list("  Retrying: ", retrying.map { "\(local($0.at)) \($0.job) (attempt \($0.attempts)): \($0.detail.prefix(100))" }, more: "onair history")
         if failures.isEmpty {
             lines.append("  Failures: none")
         } else {
-            for (i, f) in failures.prefix(5).enumerated() {
-                lines.append((i == 0 ? "  Failures: " : "            ") + "\(local(f.at)) \(f.job): \(f.detail.prefix(100))")
-            }
-            if failures.count > 5 { lines.append("            … and \(failures.count - 5) more (onair history)") }
+            list("  Failures: ", failures.map { "\(local($0.at)) \($0.job): \($0.detail.prefix(100))" }, more: "onair history")
         }
-        for (i, o) in overrides.enumerated() {
-            lines.append((i == 0 ? "  Changes:  " : "            ") + "\(o.item): delay \(o.delay), extend \(o.extend) (by \(o.by), \(local(o.at)))")
-        }
+        list("  Changes:  ", overrides.map { "\($0.item): delay \($0.delay), extend \($0.extend) (by \($0.by), \(local($0.at)))" }, more: "onair status --json")
         if let r = last_reload {
             lines.append("  Reload:   \(local(r.at)) \(r.ok ? "ok" : "REFUSED: \(r.detail.split(separator: "\n").first ?? "")")")
         } else {

@@ -16,14 +16,19 @@ public final class Daemon: Sendable {
     public struct Options: Sendable {
         public var configPath: String
         public var stateDirectory: String
+        /// The control socket this daemon will serve, checked at start so a second daemon never
+        /// takes over a live one's (nil: none, as in tests that drive the scheduler directly).
+        public var socketPath: String?
         /// How long SIGTERM waits for calls in flight before journaling them as cut off.
         public var shutdownGrace: TimeInterval
         /// How long before its call a platform's connection is opened (0: not at all).
         public var warmUpLead: TimeInterval
 
-        public init(configPath: String, stateDirectory: String, shutdownGrace: TimeInterval = 5, warmUpLead: TimeInterval = 2) {
+        public init(configPath: String, stateDirectory: String, socketPath: String? = nil, shutdownGrace: TimeInterval = 5,
+                    warmUpLead: TimeInterval = 2) {
             self.configPath = configPath
             self.stateDirectory = stateDirectory
+            self.socketPath = socketPath
             self.shutdownGrace = shutdownGrace
             self.warmUpLead = warmUpLead
         }
@@ -37,6 +42,9 @@ public final class Daemon: Sendable {
     private let loader: ScheduleLoader
     public let startedAt: Date
     public let notifier: SdNotifier
+    public let time: TimeSource
+    /// Held for the life of the daemon: one daemon per state directory.
+    private let lock: StateDirectoryLock
 
     /// Loads and validates the schedule, opens the journal and recovers; nothing fires yet.
     public static func start(options: Options, logger: Logger, time: TimeSource = SystemTime(),
@@ -46,13 +54,20 @@ public final class Daemon: Sendable {
         do {
             schedule = try loader.load(path: options.configPath)
         } catch {
-            throw DaemonStartError(description: error.description, exitStatus: 78)
+            throw DaemonStartError(description: error.description, exitStatus: ExitStatus.config)
+        }
+        // Before anything is written: a second daemon on the same state or socket changes nothing.
+        let lock = try StateDirectoryLock.acquire(options.stateDirectory)
+        if let socket = options.socketPath, case .listening(let pid) = ControlSocketProbe.probe(socket) {
+            throw DaemonStartError(description: "control socket \(socket) is in use by another onair daemon"
+                                   + (pid.map { " (pid \($0))" } ?? "") + "; this one exits and changes nothing",
+                                   exitStatus: ExitStatus.tempFail)
         }
         let journal: SQLiteJournal
         do {
             journal = try SQLiteJournal(directory: options.stateDirectory)
         } catch {
-            throw DaemonStartError(description: "cannot open the journal in \(options.stateDirectory): \(error)", exitStatus: 73)
+            throw DaemonStartError(description: "cannot open the journal in \(options.stateDirectory): \(error)", exitStatus: ExitStatus.cantCreate)
         }
         let client = transport == nil ? CurlClient() : nil
         let deliverer = Deliverer(transport: transport ?? client!, builder: RequestBuilder(), policy: policy, time: time)
@@ -60,8 +75,9 @@ public final class Daemon: Sendable {
                                   warmUpLead: options.warmUpLead)
         do {
             try await scheduler.recover()
+            try await journal.save(settings: [JournalSetting.scheduleFile: options.configPath])
         } catch {
-            throw DaemonStartError(description: "cannot read the journal: \(error)", exitStatus: 74)
+            throw DaemonStartError(description: "cannot read the journal: \(error)", exitStatus: ExitStatus.ioError)
         }
         let notifier = SdNotifier()
         if let interval = notifier.watchdogInterval {
@@ -73,11 +89,13 @@ public final class Daemon: Sendable {
             await scheduler.setTick(every: 3600) { status in notifier.status(status) }
         }
         return Daemon(options: options, scheduler: scheduler, journal: journal, logger: logger, client: client, loader: loader,
-                      startedAt: time.now(), notifier: notifier)
+                      startedAt: time.now(), notifier: notifier, time: time, lock: lock)
     }
 
     private init(options: Options, scheduler: Scheduler, journal: SQLiteJournal, logger: Logger, client: CurlClient?,
-                 loader: ScheduleLoader, startedAt: Date, notifier: SdNotifier) {
+                 loader: ScheduleLoader, startedAt: Date, notifier: SdNotifier, time: TimeSource, lock: StateDirectoryLock) {
+        self.time = time
+        self.lock = lock
         self.notifier = notifier
         self.options = options
         self.scheduler = scheduler

@@ -103,7 +103,7 @@ public struct Deliverer: Sendable {
                 let next = time.now().addingTimeInterval(wait)
                 if next >= deadline {
                     entry.outcome = "failed"
-                    entry.detail = "\(reason); gave up: deadline \(WallClock.utcText(deadline)) reached"
+                    entry.detail = "\(reason); gave up: deadline \(WallClock.labelledText(deadline, in: context.schedule.timeZone)) reached"
                     await record(entry)
                     return .failed(reason: entry.detail!, attempts: attempt - firstAttempt + 1)
                 }

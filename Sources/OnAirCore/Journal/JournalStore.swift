@@ -103,4 +103,15 @@ public protocol JournalStore: Sendable {
     func overrides() async throws -> [String: ItemOverride]
     func save(_ override: ItemOverride) async throws
     func removeOverride(item: String) async throws
+    /// Facts about the schedule in force (its event id, time zone, file), so that `status` and
+    /// `history` speak the schedule's zone when the daemon is down.
+    func settings() async throws -> [String: String]
+    func save(settings: [String: String]) async throws
+}
+
+/// Keys of `JournalStore.settings()`.
+public enum JournalSetting {
+    public static let event = "event"
+    public static let timeZone = "timezone"
+    public static let scheduleFile = "schedule_file"
 }

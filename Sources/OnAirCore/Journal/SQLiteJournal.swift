@@ -1,8 +1,8 @@
 import Foundation
 import GRDB
 
-/// The journal in an SQLite database (GRDB, WAL mode, synchronous=FULL): a committed change
-/// survives a crash and a power loss, and the CLI can read while the daemon writes.
+/// The journal in an SQLite database (GRDB, WAL mode, synchronous=FULL on the writing connection):
+/// a committed change survives a crash and a power loss, and the CLI can read while the daemon writes.
 public final class SQLiteJournal: JournalStore {
     public static let fileName = "journal.sqlite"
 
@@ -20,14 +20,19 @@ public final class SQLiteJournal: JournalStore {
         configuration.readonly = readOnly
         configuration.label = "onair-journal"
         configuration.busyMode = .timeout(5)
-        if !readOnly {
-            configuration.prepareDatabase { db in
-                try db.execute(sql: "PRAGMA synchronous = FULL")
-            }
-        }
         pool = try DatabasePool(path: directory + "/" + Self.fileName, configuration: configuration)
         committer = GroupCommitter(pool: pool)
-        if !readOnly { try Self.migrator.migrate(pool) }
+        if !readOnly {
+            // After the pool is open, not in prepareDatabase: GRDB's WAL set-up runs after that hook
+            // and sets synchronous=NORMAL, under which a commit is not synced and a power cut loses it.
+            try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+            try Self.migrator.migrate(pool)
+        }
+    }
+
+    /// The `synchronous` level in force on the connection that writes (2 = FULL: every commit synced).
+    public func writerSynchronousLevel() throws -> Int {
+        try pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
     }
 
     static var migrator: DatabaseMigrator {
@@ -77,7 +82,31 @@ public final class SQLiteJournal: JournalStore {
                 t.column("at", .double).notNull()
             }
         }
+        migrator.registerMigration("v3-settings") { db in
+            try db.create(table: "setting") { t in
+                t.column("key", .text).primaryKey()
+                t.column("value", .text).notNull()
+            }
+        }
         return migrator
+    }
+
+    public func settings() async throws -> [String: String] {
+        try await pool.read { db in
+            // A journal of an older daemon opened read-only may not have the table yet.
+            guard try db.tableExists("setting") else { return [:] }
+            var result: [String: String] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT key, value FROM setting") { result[row["key"]] = row["value"] }
+            return result
+        }
+    }
+
+    public func save(settings: [String: String]) async throws {
+        try await write { db in
+            for (key, value) in settings {
+                try db.execute(sql: "INSERT OR REPLACE INTO setting (key, value) VALUES (?, ?)", arguments: [key, value])
+            }
+        }
     }
 
     public func overrides() async throws -> [String: ItemOverride] {

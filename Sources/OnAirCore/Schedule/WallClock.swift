@@ -167,6 +167,14 @@ public enum WallClock {
         return withOffset ? base + WallClock.offsetText(l.offset) : base
     }
 
+    /// `2021-11-08 20:30:00 +01:00`, or `… UTC` in a zone without offset: the form every time
+    /// an operator reads takes, always in the schedule's zone and always labelled (SPEC 2.1).
+    public static func labelledText(_ instant: Date, in zone: TimeZone) -> String {
+        let l = local(instant, in: zone)
+        let label = ["UTC", "GMT", "Etc/UTC", "Etc/GMT"].contains(zone.identifier) ? "UTC" : offsetText(l.offset)
+        return l.date.description + " " + clockText(l.secondsOfDay) + " " + label
+    }
+
     /// `2021-11-08T19:30:00Z`.
     public static func utcText(_ instant: Date) -> String {
         let wall = Int(instant.timeIntervalSince1970.rounded(.down))

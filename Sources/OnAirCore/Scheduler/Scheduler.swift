@@ -3,30 +3,6 @@ import DequeModule
 import HeapModule
 import Logging
 
-/// A pending job in the firing queue, ordered as jobs fire.
-struct QueuedJob: Comparable {
-    var job: PlannedJob
-    static func < (a: QueuedJob, b: QueuedJob) -> Bool { PlannedJob.firingOrder(a.job, b.job) }
-    static func == (a: QueuedJob, b: QueuedJob) -> Bool { a.job.id == b.job.id }
-}
-
-/// What the scheduler is doing, for `status` and sd_notify's STATUS=.
-public struct SchedulerSnapshot: Sendable {
-    public struct OnAir: Sendable, Hashable {
-        public var item: String
-        public var title: String
-        public var since: Date
-        public var until: Date
-    }
-
-    public var schedule: Schedule
-    public var held: Bool
-    public var onAir: [OnAir]
-    public var next: [PlannedJob]
-    public var records: [JobID: JobRecord]
-    public var inFlight: Int
-}
-
 /// Fires every job of the schedule at its wall-clock instant, exactly once, through the delivery
 /// engine, and journals every state change before it counts.
 ///
@@ -36,32 +12,43 @@ public struct SchedulerSnapshot: Sendable {
 /// an hour of retries from the moment it is sent when its own deadline has passed.
 public actor Scheduler {
     /// The schedule as the file says, and as in force (with the operators' overrides applied).
-    public private(set) var fileSchedule: Schedule
-    public private(set) var schedule: Schedule
-    private var overrides: [String: ItemOverride] = [:]
+    public internal(set) var fileSchedule: Schedule
+    public internal(set) var schedule: Schedule
+    var overrides: [String: ItemOverride] = [:]
     /// Where each item stands in the in-force schedule, and the targets by name, so firing a job
     /// is not a scan of the week (an index rather than a second copy of every item).
     private var itemIndex: [String: Int] = [:]
     private var targetsByName: [String: Target] = [:]
-    private let journal: JournalStore
+    let journal: JournalStore
     private let deliverer: Deliverer
-    private let time: TimeSource
-    private let logger: Logger
+    let time: TimeSource
+    let logger: Logger
     private let lanes = DeliveryLanes()
-    private let wake = WakeSignal()
+    let wake = WakeSignal()
 
     /// The in-force plan by item: firing checks a job is still planned, operator commands take an
     /// item's jobs. Grouping by item keeps a 30,000-job week to a few megabytes.
     private var plan: [String: [PlannedJob]] = [:]
-    private var plannedCount = 0
-    private var records: [JobID: JobRecord] = [:]
-    private var queue = Heap<QueuedJob>()
-    /// Jobs handed to delivery and not finished, with their task.
-    private var active: [JobID: Task<Void, Never>] = [:]
+    var plannedCount = 0
+    var records: [JobID: JobRecord] = [:]
+    var queue = Heap<QueuedJob>()
+    /// Jobs handed to delivery and not finished: which send of the job, and its task. An
+    /// operator's stop can supersede a send still being retried; the old one's answers then no
+    /// longer change the job's record.
+    struct ActiveDelivery {
+        var send: Int
+        var task: Task<Void, Never>
+    }
+    var active: [JobID: ActiveDelivery] = [:]
+    /// Jobs whose last attempt failed and that wait for their next one, with the reason.
+    var retrying: [JobID: String] = [:]
+    /// Set while the journal refuses writes (a full or failing disk); cleared by the next write
+    /// that succeeds.
+    var journalTrouble: JournalTrouble?
     /// Jobs taken for firing whose records are being written and whose calls are not handed over
     /// yet: for everyone else they are already being delivered (not to be queued, sent by hand,
     /// or skipped twice).
-    private var claimed: Set<JobID> = []
+    var claimed: Set<JobID> = []
     /// Deliveries under way per target, at most `deliveriesPerTarget` at once (as many as libcurl
     /// keeps connections to one host). The rest wait here, in firing order, as data: a task each
     /// would hold ~14 KB of frames through an hour of retries when a whole past week's stops are
@@ -69,21 +56,26 @@ public actor Scheduler {
     private let deliveriesPerTarget: Int
     private var underWay: [String: Int] = [:]
     private var waitingToLaunch: [String: Deque<PendingLaunch>] = [:]
-    private var waitingIDs: Set<JobID> = []
+    var waitingIDs: Set<JobID> = []
 
     private struct PendingLaunch {
         var firing: Firing
         var after: [Latch]
         var answered: Latch?
+        var report: FirstAnswerReport?
     }
-    private var held = false
-    private var stopping = false
+    var held = false
+    var stopping = false
+    /// Operator commands run one after the other (SPEC 2.1): each reads the state the one before
+    /// it left, even across the journal writes where the actor lets others in.
+    private var commandRunning = false
+    private var commandWaiters: Deque<CheckedContinuation<Void, Never>> = []
     /// Called on every turn of the loop (the systemd watchdog pings from here) and how often
     /// the loop must turn at least.
     private var tick: (@Sendable (String) -> Void)?
     private var tickInterval: TimeInterval = 3600
-    /// Items whose start was delivered and whose stop was not, kept for the cheap status line.
-    private var live: Set<String> = []
+    /// Items whose start was delivered and whose stop was not, with when the start was delivered.
+    var live: [String: Date] = [:]
 
     /// How long before an instant the connections to its jobs' platforms are opened (0: never),
     /// so the call leaves at the instant rather than a DNS lookup and a TLS handshake later.
@@ -119,10 +111,15 @@ public actor Scheduler {
         held = try await journal.events(limit: 10_000).first { $0.kind == "hold" || $0.kind == "resume" }?.kind == "hold"
         applyOverrides()
         replan()
+        try await journal.save(settings: Self.settings(of: schedule))
         let cutOff = records.values.filter { $0.state == .inflight }.count
         try await journal.append(JournalEvent(at: time.now(), kind: "start",
                                               detail: "schedule \(schedule.id): \(plannedCount) jobs, \(queue.count) pending, \(cutOff) cut off"))
         logger.info("journal recovered", metadata: ["jobs": "\(plannedCount)", "pending": "\(queue.count)", "cut_off": "\(cutOff)"])
+    }
+
+    static func settings(of schedule: Schedule) -> [String: String] {
+        [JournalSetting.event: schedule.id, JournalSetting.timeZone: schedule.timeZone.identifier]
     }
 
     /// `tick` is called on every turn of the loop with a one-line status (sd_notify's STATUS= and
@@ -138,7 +135,9 @@ public actor Scheduler {
     public func statusLine() -> String {
         var parts: [String] = []
         if held { parts.append("HELD") }
-        parts.append(live.isEmpty ? "on air: nothing" : "on air: " + live.sorted().prefix(3).joined(separator: ", ") + (live.count > 3 ? " +\(live.count - 3)" : ""))
+        if let trouble = journalTrouble { parts.append("JOURNAL CANNOT BE WRITTEN: \(trouble.error)") }
+        let onAir = live.keys.sorted()
+        parts.append(onAir.isEmpty ? "on air: nothing" : "on air: " + onAir.prefix(3).joined(separator: ", ") + (onAir.count > 3 ? " +\(onAir.count - 3)" : ""))
         if let next = queue.min?.job {
             parts.append("next: \(next.itemID) \(next.action.rawValue) at \(WallClock.localText(next.instant, in: schedule.timeZone))")
         } else {
@@ -147,17 +146,30 @@ public actor Scheduler {
         return parts.joined(separator: "; ")
     }
 
-    private func rebuildLive() {
-        live = []
+    func rebuildLive() {
+        live = [:]
         for record in records.values.sorted(by: { $0.updatedAt < $1.updatedAt }) { updateLive(record) }
     }
 
     private func updateLive(_ record: JobRecord) {
         switch (record.id.action, record.state) {
-        case (.start, .delivered): live.insert(record.id.item)
-        case (.stop, .delivered), (.stop, .cancelled): live.remove(record.id.item)
+        case (.start, .delivered): live[record.id.item] = min(live[record.id.item] ?? record.updatedAt, record.updatedAt)
+        case (.stop, .delivered), (.stop, .cancelled): live[record.id.item] = nil
         default: break
         }
+    }
+
+    /// Waits for the operator command before this one to finish; pair with `endCommand()`.
+    func beginCommand() async {
+        guard commandRunning else {
+            commandRunning = true
+            return
+        }
+        await withCheckedContinuation { commandWaiters.append($0) }
+    }
+
+    func endCommand() {
+        if let next = commandWaiters.popFirst() { next.resume() } else { commandRunning = false }
     }
 
     /// A test hook (the control API exposes it only with ONAIR_DEBUG_STALL=1): blocks the
@@ -168,7 +180,7 @@ public actor Scheduler {
 
     /// The file's schedule with every override applied: a delay shifts the item, an extend
     /// moves its end.
-    private func applyOverrides() {
+    func applyOverrides() {
         guard !overrides.isEmpty else {
             schedule = fileSchedule    // shares the file's items rather than copying them
             itemIndex = Self.index(schedule.items)
@@ -196,12 +208,12 @@ public actor Scheduler {
         return index
     }
 
-    private func item(_ id: String) -> Item? {
+    func item(_ id: String) -> Item? {
         itemIndex[id].map { schedule.items[$0] }
     }
 
     /// The planned jobs of one item, optionally of one action only.
-    private func jobs(of item: String, _ action: Action? = nil) -> [PlannedJob] {
+    func jobs(of item: String, _ action: Action? = nil) -> [PlannedJob] {
         let all = plan[item] ?? []
         guard let action else { return all }
         return all.filter { $0.action == action }
@@ -210,7 +222,7 @@ public actor Scheduler {
     /// Builds the plan and the queue straight from the items: no sorted copy of all jobs (the
     /// heap orders them), and the queue sized once, since a 30,000-job week is planned at every
     /// start, reload and override.
-    private func replan() {
+    func replan() {
         plan = [:]    // let the old plan go before the new one is built (a reload's peak)
         queue = Heap()
         var byItem: [String: [PlannedJob]] = [:]
@@ -307,7 +319,7 @@ public actor Scheduler {
     }
 
     /// A job about to go out, with everything decided before its record is written.
-    private struct Firing {
+    struct Firing {
         var job: PlannedJob
         var record: JobRecord
         var item: Item
@@ -315,16 +327,22 @@ public actor Scheduler {
         var deadline: Date
     }
 
+    /// How an operator's send hears of each target's first answer.
+    typealias FirstAnswerReport = @Sendable (FirstAnswer) -> Void
+
     /// Fires jobs due together (in firing order): decides each one's fate, writes all their
     /// records in one transaction (one fsync for a whole burst, before any call leaves), then
-    /// hands the calls to delivery.
-    /// Returns false when the records could not be written (nothing was sent).
+    /// hands the calls to delivery. `alsoWrite` joins that transaction (an operator's send
+    /// cancels or restores other jobs of the item: all of it is on disk, or none).
+    /// `superseding`: an operator's stop replaces a send of the same job still under way.
+    /// Returns false when the records could not be written (nothing was sent, nothing changed).
     @discardableResult
-    private func fire(_ jobs: [PlannedJob], now: Date, manualBy: String? = nil) async -> Bool {
+    func fire(_ jobs: [PlannedJob], now: Date, manualBy: String? = nil, alsoWrite: [JobRecord] = [],
+              superseding: Bool = false, report: FirstAnswerReport? = nil) async -> Bool {
         var firings: [Firing] = []
         var missed: [(job: PlannedJob, record: JobRecord)] = []
         firings.reserveCapacity(jobs.count)
-        for job in jobs where !isDelivering(job.id) {
+        for job in jobs where superseding || !isDelivering(job.id) {
             guard let item = item(job.itemID), let target = targetsByName[job.target] else { continue }
             switch decide(job, now: now, manualBy: manualBy, item: item, target: target) {
             case .missed(let record): missed.append((job, record))
@@ -336,10 +354,11 @@ public actor Scheduler {
         let ids = firings.map(\.job.id)
         claimed.formUnion(ids)
         defer { claimed.subtract(ids) }
-        guard await persist(missed.map(\.record) + firings.map(\.record)) else {
+        guard await persist(alsoWrite + missed.map(\.record) + firings.map(\.record)) else {
             // Not on disk, so it does not count. A scheduled job is tried again shortly rather
             // than sent unrecorded; an operator's send is refused and can be repeated.
             if manualBy == nil { for firing in firings { requeueLater(firing.job) } }
+            for (job, _) in missed where manualBy == nil { requeueLater(job) }
             return false
         }
         for (job, record) in missed {
@@ -357,16 +376,16 @@ public actor Scheduler {
             if firing.job.action == .stop {
                 let answered = Latch()
                 stops[key, default: []].append(answered)
-                launch(firing, answered: answered)
+                launch(firing, answered: answered, report: report)
             } else {
-                launch(firing, after: stops[key] ?? [])
+                launch(firing, after: stops[key] ?? [], report: report)
             }
         }
         return true
     }
 
     /// Handed to delivery, or about to be.
-    private func isDelivering(_ id: JobID) -> Bool {
+    func isDelivering(_ id: JobID) -> Bool {
         active[id] != nil || claimed.contains(id) || waitingIDs.contains(id)
     }
 
@@ -404,9 +423,11 @@ public actor Scheduler {
                 // A stream left live is the worse harm: send it, with an hour of retries from now.
                 deadline = now.addingTimeInterval(Planner.stopGracePeriod)
             } else {
+                let zone = schedule.timeZone
                 record.state = .missed
                 record.updatedAt = now
-                record.detail = "\(job.action.rawValue) was due at \(WallClock.utcText(job.instant)); its deadline \(WallClock.utcText(job.deadline)) had passed"
+                record.detail = "\(job.action.rawValue) was due at \(WallClock.labelledText(job.instant, in: zone)); "
+                    + "its deadline \(WallClock.labelledText(job.deadline, in: zone)) had passed"
                 return .missed(record)
             }
         }
@@ -421,15 +442,15 @@ public actor Scheduler {
     /// Hands a fired job, already journaled in flight, to its delivery lane, or to the target's
     /// waiting line when it has enough deliveries under way. It waits for `after` before its first
     /// attempt, and opens `answered` after it.
-    private func launch(_ firing: Firing, after: [Latch] = [], answered: Latch? = nil) {
+    private func launch(_ firing: Firing, after: [Latch] = [], answered: Latch? = nil, report: FirstAnswerReport? = nil) {
         logger.info("firing", metadata: Self.metadata(firing.job, firing.record, lateness: firing.record.lateBy))
         let target = firing.job.target
         guard underWay[target, default: 0] < deliveriesPerTarget else {
-            waitingToLaunch[target, default: []].append(PendingLaunch(firing: firing, after: after, answered: answered))
+            waitingToLaunch[target, default: []].append(PendingLaunch(firing: firing, after: after, answered: answered, report: report))
             waitingIDs.insert(firing.job.id)
             return
         }
-        start(firing, after: after, answered: answered)
+        start(firing, after: after, answered: answered, report: report)
     }
 
     /// Starts the next waiting deliveries of `target` while it has room.
@@ -438,33 +459,51 @@ public actor Scheduler {
               let next = waitingToLaunch[target]?.popFirst() {
             if waitingToLaunch[target]?.isEmpty == true { waitingToLaunch[target] = nil }
             waitingIDs.remove(next.firing.job.id)
-            start(next.firing, after: next.after, answered: next.answered)
+            start(next.firing, after: next.after, answered: next.answered, report: next.report)
         }
     }
 
-    private func start(_ firing: Firing, after: [Latch], answered: Latch?) {
+    /// Takes a job's send out of the target's waiting line (an operator's stop supersedes it, or
+    /// the daemon shuts down); `send` nil takes every send of it.
+    func removeWaiting(_ id: JobID, send: Int? = nil) {
+        guard waitingIDs.contains(id) else { return }
+        waitingToLaunch[id.target]?.removeAll { $0.firing.job.id == id && (send == nil || $0.firing.record.send == send) }
+        if waitingToLaunch[id.target]?.contains(where: { $0.firing.job.id == id }) != true { waitingIDs.remove(id) }
+        if waitingToLaunch[id.target]?.isEmpty == true { waitingToLaunch[id.target] = nil }
+    }
+
+    /// Shutdown: what waits for room stays in flight in the journal (cut off, sent after restart).
+    func dropWaiting() {
+        waitingToLaunch.removeAll()
+        waitingIDs.removeAll()
+    }
+
+    private func start(_ firing: Firing, after: [Latch], answered: Latch?, report: FirstAnswerReport?) {
         underWay[firing.job.target, default: 0] += 1
         let job = firing.job, record = firing.record, target = firing.target
         let context = DeliveryContext(schedule: schedule, item: firing.item, job: job, send: record.send, timestamp: job.instant)
         let deliverer = self.deliverer
         let firstAttempt = record.attempts + 1
-        let id = job.id
+        let id = job.id, send = record.send, targetName = target.name
         let finalDeadline = firing.deadline
         // No suspension between handing over and recording: `finished` cannot run in between.
-        active[id] = lanes.enqueue(.init(item: job.itemID, target: job.target)) {
+        let task = lanes.enqueue(.init(item: job.itemID, target: job.target)) {
             for latch in after { await latch.wait() }
             let result = await deliverer.deliver(context, target: target, deadline: finalDeadline, firstAttempt: firstAttempt) { attempt in
                 await self.recordAttempt(attempt, for: id)
                 answered?.release()
+                if attempt.attempt == firstAttempt { report?(FirstAnswer(target: targetName, attempt: attempt)) }
             }
             answered?.release()    // cancelled before any attempt: do not hold anyone
-            await self.finished(id, result)
+            report?(FirstAnswer(target: targetName, attempt: nil))    // only the first report per target counts
+            await self.finished(id, send: send, result)
         }
+        active[id] = ActiveDelivery(send: send, task: task)
     }
 
     /// Several records in one transaction; each counts only once the whole write is on disk.
     @discardableResult
-    private func persist(_ batch: [JobRecord]) async -> Bool {
+    func persist(_ batch: [JobRecord]) async -> Bool {
         guard !batch.isEmpty else { return true }
         let before = batch.map { records[$0.id] }
         for record in batch {
@@ -472,7 +511,7 @@ public actor Scheduler {
             updateLive(record)
         }
         do {
-            try await journal.save(batch)
+            try await journaled { try await journal.save(batch) }
             return true
         } catch {
             // Not on disk, so it does not count: memory goes back to what the journal says.
@@ -484,8 +523,23 @@ public actor Scheduler {
     }
 
     @discardableResult
-    private func persist(_ record: JobRecord) async -> Bool {
+    func persist(_ record: JobRecord) async -> Bool {
         await persist([record])
+    }
+
+    /// Every journal write goes through here, so that a disk that refuses writes is known
+    /// (status is degraded, SPEC 3.2) from the first failure until the first success after it.
+    func journaled(_ write: () async throws -> Void) async throws {
+        do {
+            try await write()
+            if journalTrouble != nil {
+                logger.notice("the journal takes writes again", metadata: ["since": "\(WallClock.utcText(journalTrouble!.since))"])
+                journalTrouble = nil
+            }
+        } catch {
+            if journalTrouble == nil { journalTrouble = JournalTrouble(since: time.now(), error: "\(error)") }
+            throw error
+        }
     }
 
     private func requeueLater(_ job: PlannedJob) {
@@ -504,10 +558,6 @@ public actor Scheduler {
     }
 
     private func recordAttempt(_ attempt: AttemptRecord, for id: JobID) async {
-        guard var record = records[id] else { return }
-        record.attempts = attempt.attempt
-        record.updatedAt = time.now()
-        records[id] = record
         var meta: Logger.Metadata = ["job": "\(id)", "webhook_id": "\(attempt.webhookID)", "attempt": "\(attempt.attempt)",
                                      "outcome": "\(attempt.outcome)"]
         if let status = attempt.status { meta["status"] = "\(status)" }
@@ -518,25 +568,37 @@ public actor Scheduler {
         } else {
             logger.warning(attempt.outcome == "retry" ? "attempt failed, will retry" : "delivery failed", metadata: meta)
         }
+        guard var record = records[id] else { return }
+        // A send that an operator's stop superseded: its attempt is history, the job is the new send's.
+        let current = record.send == attempt.send
+        if current {
+            record.attempts = attempt.attempt
+            record.updatedAt = time.now()
+            records[id] = record
+            retrying[id] = attempt.outcome == "retry" ? (attempt.detail ?? attempt.error ?? "failed") : nil
+        }
         do {
-            try await journal.save(attempt, job: record)
+            try await journaled { try await journal.save(attempt, job: record) }
         } catch {
             logger.critical("journal write failed", metadata: ["job": "\(id)", "error": "\(error)"])
         }
     }
 
-    private func finished(_ id: JobID, _ result: DeliveryResult) async {
-        active[id] = nil
+    private func finished(_ id: JobID, send: Int, _ result: DeliveryResult) async {
+        if active[id]?.send == send { active[id] = nil }
         underWay[id.target, default: 1] -= 1
         if underWay[id.target] == 0 { underWay[id.target] = nil }
         launchWaiting(for: id.target)
-        guard var record = records[id] else { return }
+        guard var record = records[id], record.send == send else { return }
+        retrying[id] = nil
         record.updatedAt = time.now()
         switch result {
         case .delivered:
             record.state = .delivered
             record.detail = nil
         case .failed(let reason, _):
+            // Superseded by an operator's stop: it stays as the operator left it.
+            guard !record.state.isFinal else { return }
             record.state = .failed
             record.detail = reason
         case .cancelled:
@@ -544,190 +606,5 @@ public actor Scheduler {
             return
         }
         await persist(record)
-    }
-
-    // MARK: Control
-
-    /// Puts a new, already validated schedule in force: delivered jobs stay delivered, pending
-    /// jobs take the new times, jobs of removed items are dropped.
-    public func reload(_ newSchedule: Schedule) async {
-        let before = plannedCount
-        fileSchedule = newSchedule
-        for item in overrides.keys where newSchedule.item(id: item) == nil {
-            overrides[item] = nil
-            try? await journal.removeOverride(item: item)
-        }
-        applyOverrides()
-        replan()
-        try? await journal.append(JournalEvent(at: time.now(), kind: "reload",
-                                               detail: "schedule \(newSchedule.id): \(plannedCount) jobs (was \(before)), \(queue.count) pending"))
-        logger.info("schedule reloaded", metadata: ["jobs": "\(plannedCount)", "pending": "\(queue.count)"])
-        wake.signal()
-    }
-
-    /// Records a refused reload; the running schedule stays in force.
-    public func reloadRefused(_ error: ScheduleError) async {
-        try? await journal.append(JournalEvent(at: time.now(), kind: "reload", detail: error.description, ok: false))
-        logger.error("reload refused, running schedule stays in force", metadata: ["errors": "\(error.diagnostics.count)",
-                                                                                    "first": "\(error.diagnostics.first?.description ?? "")"])
-    }
-
-    public func hold(by: String) async {
-        held = true
-        try? await journal.append(JournalEvent(at: time.now(), kind: "hold", detail: "by \(by)"))
-        logger.notice("hold: no job fires until resume", metadata: ["by": "\(by)"])
-        wake.signal()
-    }
-
-    /// Goes on; jobs that became due while held follow the firing rule (as after downtime).
-    public func resume(by: String) async {
-        held = false
-        try? await journal.append(JournalEvent(at: time.now(), kind: "resume", detail: "by \(by)"))
-        logger.notice("resume", metadata: ["by": "\(by)"])
-        wake.signal()
-    }
-
-    public var isHeld: Bool { held }
-
-    /// Stops firing new jobs. Deliveries waiting to retry stop at once; a call on the wire gets up to
-    /// `grace` seconds to finish and be journaled. What is left stays in flight in the journal (cut
-    /// off) and is sent again, with the same webhook-id, after restart.
-    public func shutdown(grace: TimeInterval) async {
-        stopping = true
-        wake.signal()
-        // Deliveries still waiting for room are left in flight in the journal: cut off, sent after restart.
-        waitingToLaunch.removeAll()
-        waitingIDs.removeAll()
-        for task in active.values { task.cancel() }
-        let deadline = Date().addingTimeInterval(grace)
-        while !active.isEmpty && Date() < deadline {
-            try? await Task.sleep(nanoseconds: 20_000_000)
-        }
-        let cutOff = records.values.filter { $0.state == .inflight }.count
-        try? await journal.append(JournalEvent(at: time.now(), kind: "stop", detail: "\(cutOff) deliveries cut off"))
-        logger.info("scheduler stopped", metadata: ["cut_off": "\(cutOff)"])
-    }
-
-    // MARK: Operators
-
-    /// Why an operator's command was not carried out; `unknown` marks an item that does not exist.
-    public struct Refusal: Error, Sendable, CustomStringConvertible {
-        public var description: String
-        public var unknown = false
-    }
-
-    private func onlineItem(_ id: String) throws(Refusal) -> Item {
-        guard let item = item(id) else { throw Refusal(description: "unknown item '\(id)'", unknown: true) }
-        guard item.online else { throw Refusal(description: "item '\(id)' is on-site only; nothing is streamed") }
-        return item
-    }
-
-    private func states(_ item: String, _ action: Action) -> [JobState] {
-        jobs(of: item, action).map { records[$0.id]?.state ?? .planned }
-    }
-
-    private func hasStarted(_ item: String) -> Bool { states(item, .start).contains { $0 == .delivered || $0 == .inflight } }
-    private func hasStopped(_ item: String) -> Bool { states(item, .stop).contains { $0 == .delivered || $0 == .inflight } }
-
-    /// `onair start|stop ITEM`: sends now, as a new send; the scheduled job is then done.
-    public func sendNow(item id: String, action: Action, again: Bool, by: String) async throws(Refusal) -> String {
-        _ = try onlineItem(id)
-        if action == .start, hasStarted(id), !again {
-            throw Refusal(description: "'\(id)' was already started; use --again to send the start once more")
-        }
-        let jobs = self.jobs(of: id, action).sorted { $0.target < $1.target }
-        guard !jobs.isEmpty else { throw Refusal(description: "no target of '\(id)' takes a \(action.rawValue) call") }
-        if jobs.contains(where: { isDelivering($0.id) }) {
-            throw Refusal(description: "a \(action.rawValue) of '\(id)' is being delivered right now; see onair history \(id)")
-        }
-        let now = time.now()
-        if action == .start {
-            // A prepare after the stream went live by hand would be wrong: it is done.
-            for job in self.jobs(of: id, .prepare) where !(records[job.id]?.state.isFinal ?? false) {
-                await persist(JobRecord(id: job.id, state: .cancelled, instant: job.instant, deadline: job.deadline, updatedAt: now,
-                                        detail: "item started by hand by \(by)"))
-            }
-        }
-        try? await journal.append(JournalEvent(at: now, kind: action.rawValue, detail: "\(id) sent by hand by \(by)"))
-        guard await fire(jobs, now: now, manualBy: by) else {
-            throw Refusal(description: "cannot journal the send, so it was not sent; see the daemon's log")
-        }
-        replan()
-        wake.signal()
-        return "\(action.rawValue) of '\(id)' sent to \(jobs.map(\.target).joined(separator: ", "))"
-    }
-
-    /// `onair extend ITEM DURATION`: moves the item's stop later.
-    public func extend(item id: String, by seconds: Int, who: String) async throws(Refusal) -> String {
-        let item = try onlineItem(id)
-        if hasStopped(id) { throw Refusal(description: "'\(id)' was already stopped; nothing to extend") }
-        try await addOverride(id, shift: 0, extension: seconds, who: who)
-        return "'\(id)' now ends at \(WallClock.localText(item.end.addingTimeInterval(TimeInterval(seconds)), in: schedule.timeZone))"
-    }
-
-    /// `onair delay ITEM DURATION`: shifts prepare, start and stop later; refused once started.
-    public func delay(item id: String, by seconds: Int, who: String) async throws(Refusal) -> String {
-        let item = try onlineItem(id)
-        if hasStarted(id) { throw Refusal(description: "'\(id)' has already started; use extend to move its end") }
-        try await addOverride(id, shift: seconds, extension: 0, who: who)
-        return "'\(id)' now starts at \(WallClock.localText(item.start.addingTimeInterval(TimeInterval(seconds)), in: schedule.timeZone))"
-    }
-
-    /// Adds to the item's stored override (delays and extensions add up) and puts it in force.
-    private func addOverride(_ id: String, shift: Int, extension seconds: Int, who: String) async throws(Refusal) {
-        var o = overrides[id] ?? ItemOverride(item: id, by: who, at: time.now())
-        o.shift += shift
-        o.extension_ += seconds
-        o.by = who
-        o.at = time.now()
-        try await store(o)
-    }
-
-    private func store(_ o: ItemOverride) async throws(Refusal) {
-        do {
-            try await journal.save(o)
-        } catch {
-            throw Refusal(description: "cannot journal the change: \(error)")
-        }
-        overrides[o.item] = o
-        try? await journal.append(JournalEvent(at: time.now(), kind: "override",
-                                               detail: "\(o.item): shift \(DurationText.format(o.shift)), extension \(DurationText.format(o.extension_)) by \(o.by)"))
-        applyOverrides()
-        replan()
-        wake.signal()
-    }
-
-    /// `onair skip ITEM`: cancels the item's pending jobs; refused while it is on air.
-    public func skip(item id: String, who: String) async throws(Refusal) -> String {
-        _ = try onlineItem(id)
-        if hasStarted(id) && !hasStopped(id) { throw Refusal(description: "'\(id)' is on air; use stop") }
-        let now = time.now()
-        var cancelled = 0
-        for job in jobs(of: id) where !(records[job.id]?.state.isFinal ?? false) && !isDelivering(job.id) {
-            await persist(JobRecord(id: job.id, state: .cancelled, send: records[job.id]?.send ?? 0, instant: job.instant,
-                                    deadline: job.deadline, updatedAt: now, detail: "skipped by \(who)"))
-            cancelled += 1
-        }
-        try? await journal.append(JournalEvent(at: now, kind: "skip", detail: "\(id) by \(who): \(cancelled) jobs cancelled"))
-        replan()
-        wake.signal()
-        return "'\(id)' skipped: \(cancelled) pending job\(cancelled == 1 ? "" : "s") cancelled"
-    }
-
-    public var currentOverrides: [String: ItemOverride] { overrides }
-
-    public func snapshot(nextCount: Int = 10) -> SchedulerSnapshot {
-        let onAir = live.sorted().compactMap { id in
-            item(id).map { SchedulerSnapshot.OnAir(item: $0.id, title: $0.title, since: $0.start, until: $0.end) }
-        }
-        var copy = queue
-        var next: [PlannedJob] = []
-        while next.count < nextCount, let entry = copy.popMin() { next.append(entry.job) }
-        return SchedulerSnapshot(schedule: schedule, held: held, onAir: onAir, next: next, records: records, inFlight: active.count + waitingIDs.count)
-    }
-
-    /// For tests: waits until no delivery is in flight.
-    public func idle() async {
-        while let task = active.values.first { await task.value }
     }
 }

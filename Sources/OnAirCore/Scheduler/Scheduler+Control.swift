@@ -1,0 +1,141 @@
+import Foundation
+import Logging
+
+/// Reload, hold and resume, shutdown, and what `status` reads. Every change here is journaled
+/// before it counts (SPEC 2): when the journal refuses it, the command fails and nothing changes.
+extension Scheduler {
+    /// Why an operator's command was not carried out.
+    public struct Refusal: Error, Sendable, CustomStringConvertible {
+        public enum Kind: Sendable {
+            /// No such item (the control API answers 404).
+            case unknown
+            /// Refused by a rule (409).
+            case refused
+            /// The journal could not take the change, so nothing changed (503).
+            case journal
+        }
+
+        public var description: String
+        public var kind: Kind
+
+        public init(_ description: String, kind: Kind = .refused) {
+            self.description = description
+            self.kind = kind
+        }
+    }
+
+    /// Writes one change to the journal or refuses the command that wanted it.
+    func journalOrRefuse(_ what: String, _ write: () async throws -> Void) async throws(Refusal) {
+        do {
+            try await journaled(write)
+        } catch {
+            logger.error("journal write failed; command refused", metadata: ["command": "\(what)", "error": "\(error)"])
+            throw Refusal("cannot journal the \(what), so nothing changed: \(error)", kind: .journal)
+        }
+    }
+
+    /// Journals an event that accompanies a change already on disk; its loss is logged, not fatal.
+    func note(_ event: JournalEvent) async {
+        do {
+            try await journaled { try await journal.append(event) }
+        } catch {
+            logger.error("journal write failed", metadata: ["event": "\(event.kind)", "error": "\(error)"])
+        }
+    }
+
+    /// Puts a new, already validated schedule in force: delivered jobs stay delivered, pending
+    /// jobs take the new times, jobs of removed items are dropped.
+    public func reload(_ newSchedule: Schedule) async {
+        await beginCommand()
+        defer { endCommand() }
+        let before = plannedCount
+        fileSchedule = newSchedule
+        for item in overrides.keys where newSchedule.item(id: item) == nil {
+            overrides[item] = nil
+            do {
+                try await journaled { try await journal.removeOverride(item: item) }
+            } catch {
+                // Harmless on disk: an override of an item no file has is never applied.
+                logger.error("journal write failed", metadata: ["override": "\(item)", "error": "\(error)"])
+            }
+        }
+        applyOverrides()
+        replan()
+        await note(JournalEvent(at: time.now(), kind: "reload",
+                                detail: "schedule \(newSchedule.id): \(plannedCount) jobs (was \(before)), \(queue.count) pending"))
+        try? await journaled { try await journal.save(settings: Self.settings(of: newSchedule)) }
+        logger.info("schedule reloaded", metadata: ["jobs": "\(plannedCount)", "pending": "\(queue.count)"])
+        wake.signal()
+    }
+
+    /// Records a refused reload; the running schedule stays in force.
+    public func reloadRefused(_ error: ScheduleError) async {
+        await note(JournalEvent(at: time.now(), kind: "reload", detail: error.description, ok: false))
+        logger.error("reload refused, running schedule stays in force", metadata: ["errors": "\(error.diagnostics.count)",
+                                                                                    "first": "\(error.diagnostics.first?.description ?? "")"])
+    }
+
+    public func hold(by: String) async throws(Refusal) {
+        await beginCommand()
+        defer { endCommand() }
+        try await journalOrRefuse("hold") { try await journal.append(JournalEvent(at: time.now(), kind: "hold", detail: "by \(by)")) }
+        held = true
+        logger.notice("hold: no job fires until resume", metadata: ["by": "\(by)"])
+        wake.signal()
+    }
+
+    /// Goes on; jobs that became due while held follow the firing rule (as after downtime).
+    public func resume(by: String) async throws(Refusal) {
+        await beginCommand()
+        defer { endCommand() }
+        try await journalOrRefuse("resume") { try await journal.append(JournalEvent(at: time.now(), kind: "resume", detail: "by \(by)")) }
+        held = false
+        logger.notice("resume", metadata: ["by": "\(by)"])
+        wake.signal()
+    }
+
+    public var isHeld: Bool { held }
+
+    /// Stops firing new jobs. Deliveries waiting to retry stop at once; a call on the wire gets up to
+    /// `grace` seconds to finish and be journaled. What is left stays in flight in the journal (cut
+    /// off) and is sent again, with the same webhook-id, after restart.
+    public func shutdown(grace: TimeInterval) async {
+        stopping = true
+        wake.signal()
+        // Deliveries still waiting for room are left in flight in the journal: cut off, sent after restart.
+        dropWaiting()
+        for delivery in active.values { delivery.task.cancel() }
+        let deadline = Date().addingTimeInterval(grace)
+        while !active.isEmpty && Date() < deadline {
+            try? await Task.sleep(nanoseconds: 20_000_000)
+        }
+        let cutOff = records.values.filter { $0.state == .inflight }.count
+        await note(JournalEvent(at: time.now(), kind: "stop", detail: "\(cutOff) deliveries cut off"))
+        logger.info("scheduler stopped", metadata: ["cut_off": "\(cutOff)"])
+    }
+
+    public var currentOverrides: [String: ItemOverride] { overrides }
+
+    public func snapshot(nextCount: Int = 10) -> SchedulerSnapshot {
+        let onAir = live.sorted { $0.key < $1.key }.compactMap { id, since in
+            item(id).map { SchedulerSnapshot.OnAir(item: $0.id, title: $0.title, since: since, until: $0.end) }
+        }
+        let now = time.now()
+        var copy = queue
+        var next: [PlannedJob] = []
+        var overdue = 0
+        while let entry = copy.min, next.count < nextCount || entry.job.instant <= now {
+            copy.removeMin()
+            if entry.job.instant <= now { overdue += 1 }
+            if next.count < nextCount { next.append(entry.job) }
+        }
+        return SchedulerSnapshot(schedule: schedule, held: held, onAir: onAir, next: next, records: records,
+                                 inFlight: active.count + waitingIDs.count, retrying: retrying, overdue: overdue,
+                                 journalTrouble: journalTrouble)
+    }
+
+    /// For tests: waits until no delivery is in flight.
+    public func idle() async {
+        while let delivery = active.values.first { await delivery.task.value }
+    }
+}
