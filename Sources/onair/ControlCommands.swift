@@ -81,10 +81,17 @@ enum OfflineJournal {
 
     static func open(_ state: String) -> OfflineJournal {
         let path = state + "/" + SQLiteJournal.fileName
-        guard FileManager.default.fileExists(atPath: path) else {
-            var isDirectory: ObjCBool = false
-            let there = FileManager.default.fileExists(atPath: state, isDirectory: &isDirectory)
-            return .missing(there ? "no journal in \(state)" : "no state directory \(state)")
+        var info = stat()
+        if stat(path, &info) != 0 {
+            // "Not there" only when it is not there: a directory we may not search is a permission problem.
+            let journalError = errno
+            guard journalError == ENOENT else { return .unreadable("cannot read the journal \(path): \(String(cString: strerror(journalError)))") }
+            if stat(state, &info) != 0 {
+                let stateError = errno
+                if stateError == ENOENT { return .missing("no state directory \(state)") }
+                return .unreadable("cannot read the state directory \(state): \(String(cString: strerror(stateError)))")
+            }
+            return .missing("no journal in \(state)")
         }
         guard access(path, R_OK) == 0 else { return .unreadable("cannot read the journal \(path): \(String(cString: strerror(errno)))") }
         do {
@@ -211,6 +218,10 @@ struct HistoryCommand: AsyncParsableCommand {
         }
         if entries.isEmpty { Terminal.out("no deliveries yet") }
         for e in entries {
+            if e.outcome == "missed" {
+                Terminal.out("\(e.at_local ?? e.at)  \(e.job)  missed  not sent\(e.detail.map { "  \($0)" } ?? "")")
+                continue
+            }
             let result = e.status.map { "HTTP \($0)" } ?? (e.error ?? "-")
             Terminal.out("\(e.at_local ?? e.at)  \(e.job)  #\(e.attempt)\(e.send > 0 ? " (send \(e.send))" : "")  \(e.outcome)  \(result)  \(e.total_ms) ms\(e.detail.map { "  \($0)" } ?? "")")
         }
@@ -227,12 +238,12 @@ struct HistoryCommand: AsyncParsableCommand {
             throw ExitCode(ExitStatus.failed)
         case .found(let journal, _):
             let zone = (try await journal.settings())[JournalSetting.timeZone].flatMap(TimeZone.init(identifier:)) ?? .gmt
-            let attempts = try await journal.attempts(item: item, limit: limit)
-            if let item, attempts.isEmpty, !(try await journal.jobRecords()).keys.contains(where: { $0.item == item }) {
+            let entries = try await HistoryEntry.read(journal, item: item, limit: limit, zone: zone)
+            if let item, entries.isEmpty, !(try await journal.jobRecords()).keys.contains(where: { $0.item == item }) {
                 Terminal.error("onair: the journal in \(locations.state) has no record of item '\(item)'")
                 throw ExitCode(ExitStatus.failed)
             }
-            return attempts.map { HistoryEntry($0, zone: zone) }
+            return entries
         }
     }
 }

@@ -9,28 +9,39 @@ final class ControlRig: @unchecked Sendable {
     let dir: String
     let config: String
     var daemon: Process
+    let daemonArguments: [String]
     var socket: String { dir + "/control.sock" }
     var state: String { dir + "/state" }
 
     /// `items`: (id, seconds from now to start, seconds long).
-    init(items: [(String, Double, Int)], leadTime: Int = 0) throws {
+    /// `timezone`: the schedule's (item times are written with the zone's own offset);
+    /// `targetPath`: the receiver path the target calls (`status/410` answers 410).
+    init(items: [(String, Double, Int)], leadTime: Int = 0, timezone: String = "UTC", targetPath: String = "ok",
+         daemonArguments: [String] = []) throws {
+        self.daemonArguments = daemonArguments
         receiver = try LoopbackReceiver()
         let now = Date().timeIntervalSince1970.rounded(.up)
-        func clock(_ t: Double) -> String {
-            let s = Int(t) % 86_400
-            return String(format: "%02d:%02d:%02d+00:00", s / 3600, (s % 3600) / 60, s % 60)
+        let zone = TimeZone(identifier: timezone) ?? TimeZone(secondsFromGMT: 0)!
+        func formatted(_ t: Double, _ pattern: String) -> String {
+            let formatter = DateFormatter()
+            formatter.locale = Locale(identifier: "en_US_POSIX")
+            formatter.timeZone = zone
+            formatter.dateFormat = pattern
+            return formatter.string(from: Date(timeIntervalSince1970: t))
         }
+        /// A time of day with the offset the zone uses at that instant, so validation accepts it.
+        func clock(_ t: Double) -> String { formatted(t, "HH:mm:ssxxx") }
         var yaml = """
         id: ctl
         title: Control
-        timezone: UTC
+        timezone: \(timezone)
         lead_time: \(leadTime)s
         targets:
           site:
-            url: http://127.0.0.1:\(receiver.port)/ok/site
+            url: http://127.0.0.1:\(receiver.port)/\(targetPath)/site
             secret: env:E2E_SECRET
         days:
-          - date: \(LocalDate(dayNumber: Int(now + 60) / 86_400))
+          - date: \(formatted(now + 60, "yyyy-MM-dd"))
             programme:
 
         """
@@ -39,17 +50,17 @@ final class ControlRig: @unchecked Sendable {
         }
         config = try CLI.temporaryFile(yaml)
         dir = (config as NSString).deletingLastPathComponent
-        daemon = try ControlRig.launch(config: config, dir: dir)
+        daemon = try ControlRig.launch(config: config, dir: dir, arguments: daemonArguments)
         _ = waitUntil(10) { FileManager.default.fileExists(atPath: self.socket) }
     }
 
-    static func launch(config: String, dir: String) throws -> Process {
-        try startDaemon(config: config, state: dir + "/state", socket: dir + "/control.sock")
+    static func launch(config: String, dir: String, arguments: [String] = []) throws -> Process {
+        try startDaemon(config: config, state: dir + "/state", socket: dir + "/control.sock", arguments: arguments)
     }
 
     func restart() throws {
         stop()
-        daemon = try ControlRig.launch(config: config, dir: dir)
+        daemon = try ControlRig.launch(config: config, dir: dir, arguments: daemonArguments)
         _ = waitUntil(10) { FileManager.default.fileExists(atPath: self.socket) }
     }
 

@@ -40,10 +40,10 @@ let e2eSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 /// Starts `onair daemon` in the background with the tests' secret and `environment` added,
 /// its output to `log` (or nowhere).
 func startDaemon(config: String, state: String, socket: String? = nil, environment: [String: String] = [:],
-                 log: FileHandle? = nil) throws -> Process {
+                 log: FileHandle? = nil, arguments: [String] = []) throws -> Process {
     let process = Process()
     process.executableURL = CLI.binary
-    process.arguments = ["daemon", "--config", config, "--state", state, "--socket", socket ?? state + "/control.sock"]
+    process.arguments = ["daemon", "--config", config, "--state", state, "--socket", socket ?? state + "/control.sock"] + arguments
     var env = ProcessInfo.processInfo.environment
     env["E2E_SECRET"] = e2eSecret
     env.merge(environment) { _, new in new }
@@ -119,18 +119,19 @@ struct DaemonEndToEndTests {
         kill(daemon.processIdentifier, SIGKILL)
         daemon.waitUntilExit()
         daemon = try startDaemon(config: config, state: state)
-        let expected = (0..<3).flatMap { i in ["prepare", "start", "stop"].map { "item-\(i) stream.\($0)" } }
+        // Starts and stops must all arrive. A prepare cut off by a kill is sent again only while its start is
+        // still ahead (SPEC 4); on a slow restart it is recorded as missed instead, and the journal says which.
+        let mustArrive = (0..<3).flatMap { i in ["start", "stop"].map { "item-\(i) stream.\($0)" } }
         func delivered() -> Set<String> {
             Set(receiver.calls().compactMap { request -> String? in
                 guard let json = try? JSONSerialization.jsonObject(with: Data(request.body.utf8)) as? [String: Any] else { return nil }
                 return "\((json["data"] as? [String: Any])?["item"] as? String ?? "") \(json["type"] as? String ?? "")"
             })
         }
-        #expect(await waitFor(40) { delivered().isSuperset(of: expected) })
+        #expect(await waitFor(40) { delivered().isSuperset(of: mustArrive) })
         try? await Task.sleep(nanoseconds: 2_000_000_000)
         daemon.terminate()
         daemon.waitUntilExit()
-        #expect(delivered() == Set(expected), "every job arrived at least once")
         // A repeat is the same delivery: same webhook-id for the same job.
         var ids: [String: Set<String>] = [:]
         for request in receiver.calls() {
@@ -139,11 +140,18 @@ struct DaemonEndToEndTests {
             ids[key, default: []].insert(request.headers["webhook-id"] ?? "")
         }
         for (job, set) in ids { #expect(set.count == 1, "\(job) arrived with \(set.count) different webhook-ids") }
-        // The journal agrees: everything delivered.
+        // The journal agrees: starts and stops delivered; each prepare delivered (and seen) or missed.
         let journal = try SQLiteJournal(directory: state, readOnly: true)
         let records = try await journal.jobRecords()
         #expect(records.count == 9)
-        #expect(records.values.allSatisfy { $0.state == .delivered }, "\(records.values.map { "\($0.id) \($0.state)" })")
+        for record in records.values {
+            let seen = delivered().contains("\(record.id.item) stream.\(record.id.action.rawValue)")
+            switch (record.id.action, record.state) {
+            case (.prepare, .missed): break
+            case (_, .delivered): #expect(seen, "\(record.id) journaled as delivered but never arrived")
+            default: Issue.record("\(record.id) \(record.state)")
+            }
+        }
     }
 
     @Test func aBadScheduleAtStartExits78() throws {

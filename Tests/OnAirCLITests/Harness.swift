@@ -8,7 +8,9 @@ struct CLI {
         var stderr: String
     }
 
+    /// `ONAIR_BINARY` runs the tests against another build (to show that a test fails on old code).
     static let binary: URL = {
+        if let path = ProcessInfo.processInfo.environment["ONAIR_BINARY"] { return URL(fileURLWithPath: path) }
         var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         for _ in 0..<4 {
             let candidate = dir.appendingPathComponent("onair")

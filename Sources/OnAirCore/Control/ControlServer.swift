@@ -399,8 +399,7 @@ struct ControlAPI {
             return Self.refuse(404, "unknown item '\(item.prefix(100))'")
         }
         do {
-            let attempts = try await daemon.journal.attempts(item: item, limit: limit)
-            return Self.json(["attempts": attempts.map { HistoryEntry($0, zone: zone) }])
+            return Self.json(["attempts": try await HistoryEntry.read(daemon.journal, item: item, limit: limit, zone: zone)])
         } catch {
             return Self.refuse(500, "cannot read the journal: \(error)")
         }
@@ -415,34 +414,3 @@ struct ControlAPI {
     }
 }
 
-/// One attempt as `onair history` shows it.
-public struct HistoryEntry: Codable, Sendable {
-    public var job: String
-    public var target: String
-    public var webhook_id: String
-    public var send: Int
-    public var attempt: Int
-    public var at: String
-    /// `at` in the schedule's zone, labelled (`2021-11-08 20:30:00 +01:00`).
-    public var at_local: String?
-    public var status: Int?
-    public var error: String?
-    public var total_ms: Int
-    public var outcome: String
-    public var detail: String?
-
-    public init(_ a: AttemptRecord, zone: TimeZone) {
-        job = a.job
-        target = a.target
-        webhook_id = a.webhookID
-        send = a.send
-        attempt = a.attempt
-        at = WallClock.utcText(a.startedAt)
-        at_local = WallClock.labelledText(a.startedAt, in: zone)
-        status = a.status
-        error = a.error
-        total_ms = Int((a.totalTime * 1000).rounded())
-        outcome = a.outcome
-        detail = a.detail
-    }
-}
