@@ -91,8 +91,9 @@ struct TrustEndToEndTests {
     }
 
     // Item 5: the daemon at a 1,024 descriptor limit, 1,100 idle connections, a call due meanwhile.
+    // (Against an older binary, ONAIR_BINARY, the option it lacks is left out: the flood is the same.)
     @Test func idleConnectionsBeyondTheDescriptorLimitNeitherStarveACallNorKillTheDaemon() throws {
-        let rig = try ControlRig(items: [("a", 6, 2)], daemonArguments: ["--control-idle-timeout", "3"])
+        let rig = try ControlRig(items: [("a", 6, 2)], daemonArguments: ProcessInfo.processInfo.environment["ONAIR_BINARY"] == nil ? ["--control-idle-timeout", "3"] : [])
         let prlimit = Process()
         prlimit.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         prlimit.arguments = ["prlimit", "--pid", "\(rig.daemon.processIdentifier)", "--nofile=1024:1024"]

@@ -205,4 +205,47 @@ struct OperatorSafetyTests {
         #expect(!report.text().contains("(in 0s)"))
         await rig.stop()
     }
+
+    // SPEC 2.1 against 3.2: a reload may drop an item's pending jobs, but never the stop of one on air.
+    @Test func aReloadThatWouldLeaveAStreamWithoutAStopIsRefusedWhole() async throws {
+        let rig = try await SchedulerRig(schedule: try oneItemSchedule(), at: utc("2021-11-08T10:30:00Z"))
+        #expect(await rig.eventually { rig.transport.calls.map(\.type) == ["stream.start"] })
+        await rig.settle()
+        let other = try load("""
+            id: t
+            title: T
+            timezone: UTC
+            targets:
+              site: { url: "http://127.0.0.1:9/hook" }
+            days:
+              - date: 2021-11-08
+                programme:
+                  - { id: later, title: Later, start: "12:00", end: "13:00" }
+            """)
+        let onSite = try oneItemSchedule().withItem("show") { $0.online = false }
+        for (file, expected) in [(other, "has no item 'show'"), (onSite, "makes 'show' on-site only")] {
+            do {
+                try await rig.scheduler.reload(file, file: "week.yaml")
+                Issue.record("a reload that strands 'show' was accepted")
+            } catch {
+                #expect(error.description.hasPrefix("week.yaml:"), "\(error)")
+                #expect(error.description.contains(expected) && error.description.contains("onair stop show"), "\(error)")
+            }
+        }
+        #expect(await rig.scheduler.snapshot().next.contains { $0.itemID == "show" && $0.action == .stop }, "the stop is still ahead")
+        // Moving the live item's end is fine: its stop goes out at the new end.
+        try await rig.scheduler.reload(try oneItemSchedule(end: "11:30"), file: "week.yaml")
+        rig.time.advance(to: utc("2021-11-08T11:30:00Z"))
+        #expect(await rig.eventually { rig.transport.calls.map(\.type) == ["stream.start", "stream.stop"] })
+        await rig.stop()
+    }
+}
+
+extension Schedule {
+    /// The same schedule with one item changed (tests only).
+    func withItem(_ id: String, _ change: (inout Item) -> Void) -> Schedule {
+        var copy = self
+        if let index = copy.items.firstIndex(where: { $0.id == id }) { change(&copy.items[index]) }
+        return copy
+    }
 }

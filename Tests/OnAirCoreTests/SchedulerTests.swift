@@ -232,7 +232,7 @@ struct SchedulerTests {
         while journal.batches.waiting == 0 && Date() < end { try await Task.sleep(nanoseconds: 2_000_000) }
         #expect(journal.batches.waiting == 1)
         // The prepare is being written "in flight" and not yet handed over: a reload re-plans now.
-        await scheduler.reload(schedule)
+        try await scheduler.reload(schedule)
         try await Task.sleep(nanoseconds: 50_000_000)
         journal.batches.open()
         while transport.calls.isEmpty && Date() < end { try await Task.sleep(nanoseconds: 2_000_000) }

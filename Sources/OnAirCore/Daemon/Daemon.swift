@@ -114,7 +114,7 @@ public final class Daemon: Sendable {
         defer { notifier.send("READY=1") }
         do {
             let schedule = try loader.load(path: options.configPath)
-            await scheduler.reload(schedule)
+            try await scheduler.reload(schedule, file: options.configPath)
             notifier.status(await scheduler.statusLine())
             return .success(schedule)
         } catch {

@@ -44,10 +44,14 @@ extension Scheduler {
     }
 
     /// Puts a new, already validated schedule in force: delivered jobs stay delivered, pending
-    /// jobs take the new times, jobs of removed items are dropped.
-    public func reload(_ newSchedule: Schedule) async {
+    /// jobs take the new times, jobs of removed items are dropped. A file that would leave a stream
+    /// on air with no stop ahead (SPEC 2.1) — the item removed, made on-site, or its target taken
+    /// away while it is live — is refused whole, like a file that fails validation.
+    public func reload(_ newSchedule: Schedule, file: String = "schedule") async throws(ScheduleError) {
         await beginCommand()
         defer { endCommand() }
+        let stranded = strandedStreams(in: newSchedule, file: file)
+        guard stranded.isEmpty else { throw ScheduleError(diagnostics: stranded) }
         let before = plannedCount
         fileSchedule = newSchedule
         for item in overrides.keys where newSchedule.item(id: item) == nil {
@@ -66,6 +70,31 @@ extension Scheduler {
         try? await journaled { try await journal.save(settings: Self.settings(of: newSchedule)) }
         logger.info("schedule reloaded", metadata: ["jobs": "\(plannedCount)", "pending": "\(queue.count)"])
         wake.signal()
+    }
+
+    /// Streams that are live now (a start delivered or on the wire, no stop delivered or superseded)
+    /// and that `newSchedule` would give no stop: one diagnostic each, at the item when the new
+    /// file still has it, else at the top of the file.
+    func strandedStreams(in newSchedule: Schedule, file: String) -> [Diagnostic] {
+        var found: [Diagnostic] = []
+        for (id, record) in records.sorted(by: { $0.key < $1.key })
+        where id.action == .start && (record.state == .delivered || record.state == .inflight) {
+            let stop = JobID(event: id.event, item: id.item, action: .stop, target: id.target)
+            if records[stop]?.state == .delivered || records[stop]?.state == .cancelled { continue }
+            let item = newSchedule.item(id: id.item)
+            let why: String
+            switch item {
+            case nil: why = "the new file has no item '\(id.item)'"
+            case let item? where !item.online: why = "the new file makes '\(id.item)' on-site only"
+            case let item? where !item.targets.contains(id.target): why = "the new file takes target '\(id.target)' from '\(id.item)'"
+            default: continue
+            }
+            let position = item?.position ?? SourcePosition(line: 1, column: 1)
+            found.append(Diagnostic(file: file, line: position.line, column: position.column,
+                                    message: "'\(id.item)' is on air on '\(id.target)' and \(why), so its stream would have no stop; "
+                                        + "stop it first (onair stop \(id.item)) or keep it in the file"))
+        }
+        return found
     }
 
     /// Records a refused reload; the running schedule stays in force.
