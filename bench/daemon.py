@@ -11,8 +11,10 @@
   memory    -- peak RSS (VmHWM) of a daemon holding a 10,000-item week that lies ahead, 5 starts.
   storm     -- the same 10,000 items long past: every stop due at once to a dead platform.
   status    -- `onair status` wall time, run repeatedly while the daemon delivers the burst above.
+  slowdisk  -- lateness as above with every fsync/fdatasync of the daemon made 30 ms slow (LD_PRELOAD).
+  syncs     -- every fsync/fdatasync of the daemon (strace -f) while it delivers 20 jobs, and their cost.
 
-usage: bench/daemon.py [lateness|cold|burst|idle|startup|memory|storm|status ...]   (default: all)
+usage: bench/daemon.py [lateness|cold|burst|idle|startup|memory|storm|status|syncs|slowdisk ...]   (default: all)
 """
 import json, os, signal, sqlite3, statistics, subprocess, sys, tempfile, time
 
@@ -30,8 +32,8 @@ def day(t):
     return time.strftime("%Y-%m-%d", time.gmtime(t))
 
 
-def start_daemon(config, state, wait_ready=True, extra=()):
-    env = dict(os.environ, BENCH_SECRET=secret)
+def start_daemon(config, state, wait_ready=True, extra=(), env_extra=None):
+    env = dict(os.environ, BENCH_SECRET=secret, **(env_extra or {}))
     log = open(os.path.join(state + ".log"), "w")
     p = subprocess.Popen([binary, "daemon", "--config", config, "--state", state, "--socket", state + ".sock", *extra],
                          env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -123,8 +125,8 @@ http {{ log_format t '$msec $request_method $request_uri'; access_log {tmp}/acce
     return port, os.path.join(tmp, "access.log"), os.path.join(tmp, "nginx.pid")
 
 
-def lateness(tmp):
-    rp, port, log = receiver(tmp)
+def lateness(tmp, env_extra=None, label="lateness"):
+    rp, port, log = receiver(tmp, name=label)
     now = int(time.time()) + 4
     targets = 4
     lines = ["id: bench-lateness", "title: Lateness", "timezone: UTC", "lead_time: 1s", "targets:"]
@@ -143,7 +145,7 @@ def lateness(tmp):
         lines += [f"  - date: {d}", "    programme:"] + by_day[d]
     config = os.path.join(tmp, "lateness.yaml")
     open(config, "w").write("\n".join(lines) + "\n")
-    p, _ = start_daemon(config, os.path.join(tmp, "state-lateness"))
+    p, _ = start_daemon(config, os.path.join(tmp, "state-" + label), env_extra=env_extra)
     expected = 210
     deadline = time.time() + 120
     while time.time() < deadline:
@@ -161,10 +163,19 @@ def lateness(tmp):
         body = json.loads(r["body"])
         scheduled = time.mktime(time.strptime(body["timestamp"], "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
         late.append((r["arrival"] - scheduled) * 1000)
-    print(f"lateness: {len(late)} jobs, {percentiles(late)} (never early: {min(late) >= 0})")
+    print(f"{label}: {len(late)} jobs, {percentiles(late)} (never early: {min(late) >= 0})")
 
 
-def burst(tmp, probe_status=False):
+def slowdisk(tmp):
+    """Lateness with every fsync/fdatasync of the daemon made 30 ms slow (bench/slowsync.c)."""
+    shim = os.path.join(tmp, "slowsync.so")
+    subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", shim, os.path.join(root, "bench/slowsync.c"), "-ldl"], check=True)
+    lateness(tmp, env_extra={"LD_PRELOAD": shim, "SLOWSYNC_MS": "30"}, label="lateness-slowdisk-30ms")
+    print("burst with every sync 30 ms slow:")
+    burst(tmp, env_extra={"LD_PRELOAD": shim, "SLOWSYNC_MS": "30"})
+
+
+def burst(tmp, probe_status=False, env_extra=None):
     port, access, pidfile = nginx(tmp)
     start = int(time.time()) + 6
     lines = ["id: bench-burst", "title: Burst", "timezone: UTC", "targets:"]
@@ -179,7 +190,7 @@ def burst(tmp, probe_status=False):
     # A fresh journal each run: job ids name no time, so a second burst of the same items would
     # find them delivered (by design) and send nothing.
     state = os.path.join(tempfile.mkdtemp(dir=tmp), "state-burst")
-    p, _ = start_daemon(config, state)
+    p, _ = start_daemon(config, state, env_extra=env_extra)
     if probe_status:
         # `onair status` (the whole CLI process) over and over from just before the instant
         # until the burst is over.
@@ -208,8 +219,60 @@ def burst(tmp, probe_status=False):
     os.kill(int(open(pidfile).read()), signal.SIGTERM)
     # HEAD / is the connection warm-up two seconds ahead, not a call.
     arrivals = sorted(float(l.split()[0]) for l in open(access) if l.split()[1] != "HEAD")
+    onair_last = arrivals[-1] - start
     print(f"burst: {len(arrivals)} of 1000 start calls arrived; first {1000 * (arrivals[0] - start):.1f} ms, "
-          f"last {1000 * (arrivals[-1] - start):.1f} ms after the instant")
+          f"last {1000 * onair_last:.1f} ms after the instant")
+    # The baseline in the same run: curl --parallel with the same 1,000 POSTs to the same kind of
+    # nginx (a fresh one, so its log holds only curl's), from curl's start to the last arrival.
+    port, access, pidfile = nginx(tmp)
+    kfile = os.path.join(tmp, "burst.curl")
+    with open(kfile, "w") as f:
+        # `next` between transfers (not after the last: that would be an empty one).
+        f.write("next\n".join(f'url = "http://127.0.0.1:{port}/item-{k}/start"\nrequest = "POST"\ndata = "Item {k}"\n'
+                               'output = "/dev/null"\n' for k in range(1000)))
+    t0 = time.time()
+    subprocess.run(["curl", "-sS", "--parallel", "--parallel-max", "64", "-K", kfile], check=True)
+    time.sleep(0.3)
+    os.kill(int(open(pidfile).read()), signal.SIGTERM)
+    curl_arrivals = sorted(float(l.split()[0]) for l in open(access))
+    curl_last = curl_arrivals[-1] - t0
+    print(f"burst baseline: curl --parallel --parallel-max 64, {len(curl_arrivals)} calls, last {1000 * curl_last:.1f} ms "
+          f"after curl started; OnAir's rate / curl's = {curl_last / onair_last:.2f}")
+
+
+def syncs(tmp):
+    """Every fsync/fdatasync of the daemon (all threads) while it delivers 30 jobs, with its time."""
+    rp, port, log = receiver(tmp)
+    now = int(time.time()) + 4
+    lines = ["id: bench-syncs", "title: Syncs", "timezone: UTC", "targets:",
+             f"  t0: {{ url: \"http://127.0.0.1:{port}/ok/t0\", secret: env:BENCH_SECRET }}", "days:",
+             f"  - date: {day(now)}", "    programme:"]
+    for i in range(10):
+        lines.append(f"      - {{ id: item-{i}, title: Item {i}, start: \"{clock(now + 2 + i)}\", duration: 1s, targets: [t0] }}")
+    config = os.path.join(tmp, "syncs.yaml")
+    open(config, "w").write("\n".join(lines) + "\n")
+    state = os.path.join(tmp, "state-syncs")
+    trace = os.path.join(tmp, "syncs.strace")
+    env = dict(os.environ, BENCH_SECRET=secret)
+    p = subprocess.Popen(["strace", "-f", "-qq", "-T", "-e", "trace=fsync,fdatasync", "-o", trace,
+                          binary, "daemon", "--config", config, "--state", state, "--socket", state + ".sock", "--warm-up", "0"],
+                         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if os.path.exists(log) and sum(1 for l in open(log) if json.loads(l)["method"] != "HEAD") >= 20:
+            break
+        time.sleep(0.2)
+    time.sleep(1.5)
+    # SIGTERM to the daemon itself (strace's child): strace keeps tracing through the shutdown.
+    child = int(open(f"/proc/{p.pid}/task/{p.pid}/children").read().split()[0])
+    os.kill(child, signal.SIGTERM)
+    p.wait(timeout=30)
+    rp.kill()
+    calls = sum(1 for l in open(log) if json.loads(l)["method"] != "HEAD")
+    durations = [float(l.rsplit("<", 1)[1].rstrip(">\n")) * 1000 for l in open(trace) if "sync(" in l and "<" in l]
+    durations.sort()
+    print(f"syncs: {len(durations)} fsync/fdatasync calls for {calls} calls delivered (20 jobs, start-up and shutdown "
+          f"included); per sync p50 {statistics.median(durations):.2f} ms, max {durations[-1]:.2f} ms")
 
 
 def status(tmp):
@@ -305,7 +368,7 @@ def storm(tmp):
 
 if not os.path.exists(binary):
     subprocess.run(["swift", "build", "-c", "release", "--static-swift-stdlib", "--product", "onair"], cwd=root, check=True)
-which = sys.argv[1:] or ["lateness", "cold", "burst", "idle", "startup", "memory", "storm", "status"]
+which = sys.argv[1:] or ["lateness", "cold", "burst", "idle", "startup", "memory", "storm", "status", "syncs"]
 with tempfile.TemporaryDirectory() as tmp:
     for name in which:
         globals()[name](tmp)

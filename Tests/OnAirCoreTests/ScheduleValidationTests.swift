@@ -144,7 +144,7 @@ struct ScheduleValidationTests {
         #expect(problems(replacing(line: 8, with: "    secret: hunter2")) ==
             ["8:13: secret of target 'site' must be a reference (env:NAME, file:PATH or credential:NAME), never the secret itself"])
         #expect(problems(replacing(line: 8, with: "    secret: file:/nonexistent/secret")) ==
-            ["8:13: secret of target 'site': secret file:/nonexistent/secret cannot be resolved: file /nonexistent/secret cannot be read"])
+            ["8:13: secret of target 'site': secret file:/nonexistent/secret cannot be resolved: file /nonexistent/secret cannot be read: No such file or directory"])
         #expect(problems(replacing(line: 8, with: "    secret: credential:site")) ==
             ["8:13: secret of target 'site': secret credential:site cannot be resolved: CREDENTIALS_DIRECTORY is not set (use LoadCredential= in the unit)"])
         // plan and ics do not need secrets

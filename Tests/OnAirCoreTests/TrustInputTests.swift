@@ -231,4 +231,22 @@ struct TrustInputTests {
             try SecretResolver(environment: [:]).resolve(.file(path))
         }
     }
+
+    // Secrets are read at every attempt: a device, a FIFO or a huge file would stall or swamp each call.
+    @Test func aSecretMustBeASmallRegularFile() throws {
+        #expect(throws: SecretError(reference: .file("/dev/zero"), reason: "/dev/zero is not a regular file")) {
+            try SecretResolver(environment: [:]).resolve(.file("/dev/zero"))
+        }
+        let fifo = (try secretFile(mode: 0o600) as NSString).deletingLastPathComponent + "/fifo"
+        #expect(mkfifo(fifo, 0o600) == 0)
+        #expect(throws: SecretError(reference: .file(fifo), reason: "\(fifo) is not a regular file")) {
+            try SecretResolver(environment: [:]).resolve(.file(fifo))   // returns at once: no writer is waited for
+        }
+        let big = try secretFile("big", String(repeating: "x", count: 64 * 1024 + 1), mode: 0o600)
+        #expect(throws: SecretError(reference: .file(big), reason: "file \(big) is larger than 64 KiB; a secret is one line")) {
+            try SecretResolver(environment: [:]).resolve(.file(big))
+        }
+        let limit = try secretFile("limit", String(repeating: "x", count: 64 * 1024), mode: 0o600)
+        #expect(try SecretResolver(environment: [:]).resolve(.file(limit)).count == 64 * 1024)
+    }
 }

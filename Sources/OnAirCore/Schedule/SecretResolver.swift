@@ -37,15 +37,22 @@ public struct SecretResolver: Sendable {
 
     /// Reads through one open descriptor, so that the mode checked is the mode of the file read.
     private func readFile(_ path: String, reference: SecretReference) throws(SecretError) -> String {
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw SecretError(reference: reference, reason: "file \(path) cannot be read")
+        // O_NONBLOCK: opening a FIFO must not wait for a writer (it is then refused below).
+        let descriptor = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            throw SecretError(reference: reference, reason: "file \(path) cannot be read: \(String(cString: strerror(errno)))")
         }
+        let handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
         defer { try? handle.close() }
-        if let problem = Self.writableByOthers(handle.fileDescriptor, path: path) {
+        if let problem = Self.notASmallFile(handle.fileDescriptor, path: path) ?? Self.writableByOthers(handle.fileDescriptor, path: path) {
             throw SecretError(reference: reference, reason: problem)
         }
-        guard let data = try? handle.readToEnd() ?? Data() else {
+        // Read at most one byte past the limit: a file that grew since fstat is still refused.
+        guard let data = try? handle.read(upToCount: Self.maximumFileSize + 1) ?? Data() else {
             throw SecretError(reference: reference, reason: "file \(path) cannot be read")
+        }
+        guard data.count <= Self.maximumFileSize else {
+            throw SecretError(reference: reference, reason: "file \(path) is larger than \(Self.maximumFileSize / 1024) KiB; a secret is one line")
         }
         guard var text = String(data: data, encoding: .utf8) else {
             throw SecretError(reference: reference, reason: "file \(path) is not UTF-8 text")
@@ -55,6 +62,17 @@ public struct SecretResolver: Sendable {
             throw SecretError(reference: reference, reason: "file \(path) is empty")
         }
         return text
+    }
+
+    /// Secrets are read at every attempt: a path that names a device, a FIFO or a huge file would
+    /// stall or swamp each call, so only regular files of at most this size are read.
+    static let maximumFileSize = 64 * 1024
+
+    static func notASmallFile(_ descriptor: Int32, path: String) -> String? {
+        var status = stat()
+        guard fstat(descriptor, &status) == 0 else { return "file \(path) cannot be read" }
+        guard (status.st_mode & S_IFMT) == S_IFREG else { return "\(path) is not a regular file" }
+        return status.st_size > maximumFileSize ? "file \(path) is larger than \(maximumFileSize / 1024) KiB; a secret is one line" : nil
     }
 
     /// A secret that someone else may rewrite is no secret, and a token they may replace lets them
