@@ -213,19 +213,12 @@ struct OperatorSafetyTests {
         let rig = try await SchedulerRig(schedule: try oneItemSchedule(), at: utc("2021-11-08T10:30:00Z"))
         #expect(await rig.eventually { rig.transport.calls.map(\.type) == ["stream.start"] })
         await rig.settle()
-        let other = try load("""
-            id: t
-            title: T
-            timezone: UTC
-            targets:
-              site: { url: "http://127.0.0.1:9/hook" }
-            days:
-              - date: 2021-11-08
-                programme:
-                  - { id: later, title: Later, start: "12:00", end: "13:00" }
-            """)
+        var other = try oneItemSchedule()
+        other.items.removeAll { $0.id == "show" }
         let onSite = try oneItemSchedule().withItem("show") { $0.online = false }
-        for (file, expected) in [(other, "has no item 'show'"), (onSite, "makes 'show' on-site only")] {
+        let untargeted = try oneItemSchedule().withItem("show") { $0.targets = [] }
+        for (file, expected) in [(other, "has no item 'show'"), (onSite, "makes 'show' on-site only"),
+                                 (untargeted, "takes target 'site' from 'show'")] {
             do {
                 try await rig.scheduler.reload(file, file: "week.yaml")
                 Issue.record("a reload that strands 'show' was accepted")
