@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "onair", targets: ["onair"]),
         .library(name: "OnAirCore", targets: ["OnAirCore"]),
+        .library(name: "OnAirDaemon", targets: ["OnAirDaemon"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -47,10 +48,19 @@ let package = Package(
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "HeapModule", package: "swift-collections"),
                 .product(name: "DequeModule", package: "swift-collections"),
+            ]
+        ),
+        // The daemon around the core: service lifecycle, the control socket (SwiftNIO), systemd,
+        // logging, the demo. The core cannot import it, so the direction is the compiler's to keep.
+        .target(
+            name: "OnAirDaemon",
+            dependencies: [
+                "OnAirCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -60,6 +70,7 @@ let package = Package(
             name: "onair",
             dependencies: [
                 "OnAirCore",
+                "OnAirDaemon",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -74,12 +85,12 @@ let package = Package(
         .target(name: "OnAirTestSupport", path: "Tests/OnAirTestSupport"),
         .testTarget(
             name: "OnAirCoreTests",
-            dependencies: ["OnAirCore", "OnAirTestSupport"]
+            dependencies: ["OnAirCore", "OnAirDaemon", "OnAirTestSupport"]
         ),
         // Runs the real `onair` binary: exit statuses, output, end-to-end behaviour.
         .testTarget(
             name: "OnAirCLITests",
-            dependencies: ["onair", "OnAirCore", "OnAirTestSupport"]
+            dependencies: ["onair", "OnAirCore", "OnAirDaemon", "OnAirTestSupport"]
         ),
     ]
 )

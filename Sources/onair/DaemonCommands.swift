@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import OnAirCore
+import OnAirDaemon
 
 /// Where state and the control socket live, so that several daemons can run side by side.
 struct Locations: ParsableArguments {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import OnAirCore
+import OnAirDaemon
 
 /// The `onair` command. Exit statuses follow SPEC section 2: 0 done, 1 refused or failed,
 /// 2 usage error (argument-parser's own 64 is mapped to 2).

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import OnAirCore
+import OnAirDaemon
 
 /// Loads a schedule for a command, printing its diagnostics and failing with exit 1 when it is invalid.
 func loadSchedule(_ path: String, checkEnvironment: Bool) throws -> Schedule {

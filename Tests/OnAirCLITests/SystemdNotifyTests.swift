@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import OnAirCore
+import OnAirDaemon
 import OnAirTestSupport
 
 /// A datagram socket playing systemd's notify socket: records every message with its arrival.

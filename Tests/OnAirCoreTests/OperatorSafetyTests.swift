@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import OnAirCore
+@testable import OnAirDaemon
 
 /// Two items back to back on `site`: plenary 10:00–11:00 and late 11:00–12:00 (UTC, 2021-11-08).
 func backToBackSchedule() throws -> Schedule {

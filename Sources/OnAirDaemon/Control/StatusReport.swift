@@ -1,4 +1,5 @@
 import Foundation
+import OnAirCore
 
 /// What `onair status` shows, as JSON and as one screen of text. Built from the running
 /// scheduler, or, when the daemon is down, from the journal alone.

@@ -1,4 +1,5 @@
 import Foundation
+import OnAirCore
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,4 +1,5 @@
 import Foundation
+import OnAirCore
 import Logging
 import NIOCore
 import NIOHTTP1

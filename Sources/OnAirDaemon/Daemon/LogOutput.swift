@@ -1,4 +1,5 @@
 import Foundation
+import OnAirCore
 import Logging
 
 /// Log lines for journald or a terminal. Under systemd (JOURNAL_STREAM set) every line starts
