@@ -125,6 +125,21 @@ struct TrustEndToEndTests {
         #expect(read(fds.last!, &byte, 1) == 0, "an idle connection was closed by the daemon")
     }
 
+    // Review of item 5: a request head whose body never comes is not "busy": it times out.
+    @Test func aRequestWhoseBodyNeverComesIsClosedAfterTheIdleTimeout() throws {
+        let rig = try ControlRig(items: [("a", 600, 60)], daemonArguments: ["--control-idle-timeout", "1"])
+        let fd = connectUnix(rig.socket)
+        try #require(fd >= 0)
+        defer { close(fd) }
+        let head = Array("POST /v1/hold HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n".utf8)
+        #expect(write(fd, head, head.count) == head.count)
+        var byte: UInt8 = 0
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        #expect(read(fd, &byte, 1) == 0, "the half-sent request kept its connection past the idle timeout")
+        #expect(try rig.onair("status").stdout.contains("held") == false, "nothing was done for it")
+    }
+
     // Item 6.
     @Test func fortyConcurrentExtendsAllCount() throws {
         let rig = try ControlRig(items: [("a", 600, 60)])

@@ -178,6 +178,8 @@ final class InstrumentedJournal: JournalStore, @unchecked Sendable {
 
     let inner: SQLiteJournal
     let batches = Gate()
+    /// Holds writes of overrides (extend, delay) while closed.
+    let overrideWrites = Gate()
     private let lock = NSLock()
     private var writes: [Int] = []
     private var failing = false
@@ -208,7 +210,7 @@ final class InstrumentedJournal: JournalStore, @unchecked Sendable {
     func attempts(item: String?, limit: Int) async throws -> [AttemptRecord] { try await inner.attempts(item: item, limit: limit) }
     func events(limit: Int) async throws -> [JournalEvent] { try await inner.events(limit: limit) }
     func overrides() async throws -> [String: ItemOverride] { try await inner.overrides() }
-    func save(_ override: ItemOverride) async throws { try check(); try await inner.save(override) }
+    func save(_ override: ItemOverride) async throws { await overrideWrites.pass(); try check(); try await inner.save(override) }
     func removeOverride(item: String) async throws { try check(); try await inner.removeOverride(item: item) }
     func settings() async throws -> [String: String] { try await inner.settings() }
     func save(settings: [String: String]) async throws { try check(); try await inner.save(settings: settings) }

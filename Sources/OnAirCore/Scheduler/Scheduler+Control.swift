@@ -54,17 +54,19 @@ extension Scheduler {
         guard stranded.isEmpty else { throw ScheduleError(diagnostics: stranded) }
         let before = plannedCount
         fileSchedule = newSchedule
-        for item in overrides.keys where newSchedule.item(id: item) == nil {
-            overrides[item] = nil
+        // The new plan is in force before the first await, so the old one cannot fire in between.
+        let dropped = overrides.keys.filter { newSchedule.item(id: $0) == nil }.sorted()
+        for item in dropped { overrides[item] = nil }
+        applyOverrides()
+        replan()
+        for item in dropped {
             do {
                 try await journaled { try await journal.removeOverride(item: item) }
             } catch {
-                // Harmless on disk: an override of an item no file has is never applied.
+                // Harmless on disk until the item comes back in a later file; logged so it is known.
                 logger.error("journal write failed", metadata: ["override": "\(item)", "error": "\(error)"])
             }
         }
-        applyOverrides()
-        replan()
         await note(JournalEvent(at: time.now(), kind: "reload",
                                 detail: "schedule \(newSchedule.id): \(plannedCount) jobs (was \(before)), \(queue.count) pending"))
         try? await journaled { try await journal.save(settings: Self.settings(of: newSchedule)) }
@@ -87,6 +89,8 @@ extension Scheduler {
             case nil: why = "the new file has no item '\(id.item)'"
             case let item? where !item.online: why = "the new file makes '\(id.item)' on-site only"
             case let item? where !item.targets.contains(id.target): why = "the new file takes target '\(id.target)' from '\(id.item)'"
+            case let item? where !Planner.jobs(for: item, in: newSchedule).contains(where: { $0.id == stop }):
+                why = "the new file gives '\(id.item)' no stop call on '\(id.target)'"
             default: continue
             }
             let position = item?.position ?? SourcePosition(line: 1, column: 1)

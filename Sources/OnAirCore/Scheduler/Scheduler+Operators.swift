@@ -34,6 +34,20 @@ extension Scheduler {
         }
     }
 
+    /// How long a manual start or stop waits for the platforms' first answers before it answers.
+    static let longestFirstAnswerWait: TimeInterval = 45
+
+    /// Another item still on air on a shared target — its stop being retried past its end, or
+    /// started early by hand — is in the way of a manual start whatever the planned times say.
+    private func refuseWhileAnotherIsLive(_ item: Item) throws(Refusal) {
+        for other in live.keys.sorted() where other != item.id {
+            guard let otherItem = self.item(other) else { continue }
+            let shared = otherItem.targets.filter(item.targets.contains)
+            guard !shared.isEmpty else { continue }
+            throw Refusal("'\(other)' is still on air on \(shared.joined(separator: ", ")); stop it first (onair stop \(other))")
+        }
+    }
+
     /// A journal write of jobs taken for firing lasts milliseconds; a command about the same item
     /// waits for it rather than acting on a half-made decision.
     private func waitUntilUnclaimed(_ item: String) async {
@@ -116,6 +130,7 @@ extension Scheduler {
                 throw Refusal("a call of '\(id)' is being delivered right now; see onair history \(id)")
             }
             try refuseOverlap("a start now", item, from: now, to: item.end)
+            try refuseWhileAnotherIsLive(item)
             alsoWrite += cancelled(id, .prepare, now: now, why: "item started by hand by \(by)")
             alsoWrite += restoredStops(id, now: now, by: by)
         }
@@ -132,7 +147,9 @@ extension Scheduler {
         replan()
         wake.signal()
         let wait = jobs.compactMap { schedule.target(named: $0.target).map { Double($0.timeout) } }.max() ?? 10
-        return Sent(targets: jobs.map(\.target), wait: 2 * wait + 2)
+        // At most 45 s, inside the CLI's 60 s: past it the answer is "no answer yet", never a
+        // client that gives up and says the daemon is not running.
+        return Sent(targets: jobs.map(\.target), wait: min(2 * wait + 2, Self.longestFirstAnswerWait))
     }
 
     /// "stop of 'x' delivered to site, radio", or each target that did not take it and why.
@@ -191,7 +208,20 @@ extension Scheduler {
         o.extension_ += seconds
         o.by = who
         o.at = time.now()
-        try await journalOrRefuse("change") { [o] in try await journal.save(o) }
+        // While the override is written, the item's jobs must not fire at their old times (an
+        // extend at the end instant would answer "now ends at …" after the stop went out): they
+        // are claimed, so the loop passes them over, and re-queued by the replan below.
+        let held = jobs(of: id).map(\.id).filter { !isDelivering($0) }
+        claimed.formUnion(held)
+        do {
+            try await journalOrRefuse("change") { [o] in try await journal.save(o) }
+        } catch {
+            claimed.subtract(held)
+            replan()
+            wake.signal()
+            throw error
+        }
+        claimed.subtract(held)    // before the replan, which passes over claimed jobs
         overrides[o.item] = o
         await note(JournalEvent(at: time.now(), kind: "override",
                                 detail: "\(o.item): shift \(DurationText.format(o.shift)), extension \(DurationText.format(o.extension_)) by \(o.by)"))

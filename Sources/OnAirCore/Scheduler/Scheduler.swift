@@ -343,6 +343,10 @@ public actor Scheduler {
         var missed: [(job: PlannedJob, record: JobRecord)] = []
         firings.reserveCapacity(jobs.count)
         for job in jobs where superseding || !isDelivering(job.id) {
+            // A scheduled job an operator settled while it waited in the queue (skip, stop by hand,
+            // written in memory before its commit) is not sent: a start that got past a skip would
+            // go on air with its stops cancelled.
+            if manualBy == nil, records[job.id]?.state.isFinal == true { continue }
             guard let item = item(job.itemID), let target = targetsByName[job.target] else { continue }
             switch decide(job, now: now, manualBy: manualBy, item: item, target: target) {
             case .missed(let record): missed.append((job, record))

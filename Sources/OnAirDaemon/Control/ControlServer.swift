@@ -175,7 +175,8 @@ final class ControlHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let requestHead):
-            connections.setBusy(context.channel, true)
+            // Busy only once the request is whole (.end): a client that sends a head and never
+            // its body stays idle, so it times out and can be evicted at the cap.
             head = requestHead
             bodyBytes = 0
             refused = false
@@ -188,6 +189,7 @@ final class ControlHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
         case .end:
             guard let head, !refused else { return }
             self.head = nil
+            connections.setBusy(context.channel, true)
             let components = URLComponents(string: head.uri)
             var query: [String: String] = [:]
             for item in components?.queryItems ?? [] { query[item.name] = item.value ?? "" }
