@@ -125,6 +125,21 @@ struct TrustEndToEndTests {
         #expect(read(fds.last!, &byte, 1) == 0, "an idle connection was closed by the daemon")
     }
 
+    // Review of item 4: two daemons with their own state directories started at the same moment
+    // on one socket: one runs, the other exits 75 (the socket's lock, not a probe, decides).
+    @Test func twoDaemonsStartedTogetherOnOneSocketLeaveOneRunning() throws {
+        let dir = (try CLI.temporaryFile("", name: "x") as NSString).deletingLastPathComponent
+        let config = try CLI.temporaryFile(nearSchedule(port: 9, count: 1, offset: 600))
+        let socket = dir + "/control.sock"
+        let daemons = try (0..<2).map { try startDaemon(config: config, state: dir + "/state-\($0)", socket: socket) }
+        defer { daemons.forEach { if $0.isRunning { $0.terminate(); $0.waitUntilExit() } } }
+        #expect(ControlRigWait.until(10) { daemons.contains { !$0.isRunning } })
+        let exited = daemons.filter { !$0.isRunning }
+        #expect(exited.count == 1 && exited.first?.terminationStatus == 75, "\(exited.map(\.terminationStatus))")
+        #expect(ControlRigWait.until(10) { (try? CLI.run(["status", "--socket", socket, "--state", dir + "/state-0"]).status) != 3 },
+                "the one left is reachable on the socket")
+    }
+
     // Review of item 5: a request head whose body never comes is not "busy": it times out.
     @Test func aRequestWhoseBodyNeverComesIsClosedAfterTheIdleTimeout() throws {
         let rig = try ControlRig(items: [("a", 600, 60)], daemonArguments: ["--control-idle-timeout", "1"])

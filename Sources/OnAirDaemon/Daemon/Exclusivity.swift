@@ -19,7 +19,20 @@ public final class StateDirectoryLock: Sendable {
     /// when another daemon holds it, 73 when the directory cannot be used.
     public static func acquire(_ directory: String) throws(DaemonStartError) -> StateDirectoryLock {
         try checkDirectory(directory)
-        let path = directory + "/" + fileName
+        return try lock(directory + "/" + fileName, naming: "state directory \(directory)")
+    }
+
+    /// One daemon per control socket (SPEC 3.2), whatever their state directories: a lock file
+    /// beside the socket, taken before the socket is probed and held while it is bound, so two
+    /// daemons starting together cannot both find it free and unlink each other's.
+    public static func acquire(socket path: String) throws(DaemonStartError) -> StateDirectoryLock {
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty { try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
+        return try lock(path + ".lock", naming: "control socket \(path)")
+    }
+
+    /// An exclusive `flock` on `path` with our pid written in it; exit 75 naming the holder.
+    private static func lock(_ path: String, naming what: String) throws(DaemonStartError) -> StateDirectoryLock {
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             throw DaemonStartError(description: "cannot open \(path): \(String(cString: strerror(errno)))", exitStatus: ExitStatus.cantCreate)
@@ -27,7 +40,7 @@ public final class StateDirectoryLock: Sendable {
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             let holder = readPID(fd)
             close(fd)
-            throw DaemonStartError(description: "state directory \(directory) is in use by another onair daemon"
+            throw DaemonStartError(description: "\(what) is in use by another onair daemon"
                                    + (holder.map { " (pid \($0))" } ?? "") + "; this one exits and changes nothing",
                                    exitStatus: ExitStatus.tempFail)
         }
