@@ -119,9 +119,9 @@ struct DaemonEndToEndTests {
         kill(daemon.processIdentifier, SIGKILL)
         daemon.waitUntilExit()
         daemon = try startDaemon(config: config, state: state)
-        // Starts and stops must all arrive. A prepare cut off by a kill is sent again only while its start is
-        // still ahead (SPEC 4); on a slow restart it is recorded as missed instead, and the journal says which.
-        let mustArrive = (0..<3).flatMap { i in ["start", "stop"].map { "item-\(i) stream.\($0)" } }
+        // Every stop must arrive (SPEC 4 sends a stop whatever happened). A prepare or start that fell due
+        // while the daemon was dead is sent only while its window is open, else recorded as missed.
+        let mustArrive = (0..<3).map { "item-\($0) stream.stop" }
         func delivered() -> Set<String> {
             Set(receiver.calls().compactMap { request -> String? in
                 guard let json = try? JSONSerialization.jsonObject(with: Data(request.body.utf8)) as? [String: Any] else { return nil }
@@ -147,7 +147,9 @@ struct DaemonEndToEndTests {
         for record in records.values {
             let seen = delivered().contains("\(record.id.item) stream.\(record.id.action.rawValue)")
             switch (record.id.action, record.state) {
-            case (.prepare, .missed): break
+            // A prepare or start cut off by a kill is missed once its window passed (SPEC 4): a
+            // restart on a loaded machine can take longer than these 3-second items.
+            case (.prepare, .missed), (.start, .missed): break
             case (_, .delivered): #expect(seen, "\(record.id) journaled as delivered but never arrived")
             default: Issue.record("\(record.id) \(record.state)")
             }

@@ -91,4 +91,26 @@ struct CommandRaceTests {
         }
         await rig.stop()
     }
+
+    // An answer the journal could not record (disk full) is recorded once it can be, and a replan
+    // meanwhile does not send the answered call again.
+    @Test func anAnswerTheJournalRefusedIsRecordedLaterAndNotSentAgain() async throws {
+        let rig = try await SchedulerRig(schedule: try oneItemSchedule(), at: utc("2021-11-08T09:59:00Z"))
+        #expect(await rig.eventually { rig.transport.calls.map(\.type) == ["stream.prepare"] })
+        await rig.settle()
+        rig.transport.holdCalls()
+        rig.time.advance(to: utc("2021-11-08T10:00:00Z"))
+        #expect(await rig.eventually { rig.transport.onTheWire == 1 })
+        rig.store.failWrites = true
+        rig.transport.release()
+        #expect(await rig.eventually { await rig.scheduler.snapshot().journalTrouble != nil })
+        try? await rig.scheduler.reload(try oneItemSchedule(), file: "week.yaml")   // a replan while it is unrecorded
+        rig.time.advance(to: utc("2021-11-08T10:00:05Z"))
+        try await Task.sleep(nanoseconds: 300_000_000)
+        rig.store.failWrites = false
+        #expect(await rig.eventually { await rig.state("t/show/start/site") == .delivered })
+        await rig.settle()
+        #expect(rig.transport.calls.map(\.type) == ["stream.prepare", "stream.start"])
+        await rig.stop()
+    }
 }
