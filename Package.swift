@@ -82,7 +82,8 @@ let package = Package(
             path: "bench/Sources/onair-bench"
         ),
         // The real loopback receiver (Tests/Receiver/receiver.py) as a fixture for both test targets.
-        .target(name: "OnAirTestSupport", path: "Tests/OnAirTestSupport"),
+        // Test support (the loopback receiver, the manual clock): never linked into the product.
+        .target(name: "OnAirTestSupport", dependencies: ["OnAirCore"], path: "Tests/OnAirTestSupport"),
         .testTarget(
             name: "OnAirCoreTests",
             dependencies: ["OnAirCore", "OnAirDaemon", "OnAirTestSupport"]

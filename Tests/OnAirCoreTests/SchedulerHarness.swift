@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 @testable import OnAirCore
+import OnAirTestSupport
 
 /// A transport that answers 200 at once and remembers each call with the manual clock's time.
 /// For scheduler logic only; delivery itself is tested against a real receiver.

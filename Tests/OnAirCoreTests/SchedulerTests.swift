@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import OnAirCore
+import OnAirTestSupport
 @testable import OnAirDaemon
 
 @Suite("Scheduler on a manual clock", .serialized)
