@@ -152,7 +152,8 @@ struct TrustEndToEndTests {
         var timeout = timeval(tv_sec: 5, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         #expect(read(fd, &byte, 1) == 0, "the half-sent request kept its connection past the idle timeout")
-        #expect(try rig.onair("status").stdout.contains("held") == false, "nothing was done for it")
+        let report = try JSONSerialization.jsonObject(with: Data(try rig.onair("status", "--json").stdout.utf8)) as? [String: Any]
+        #expect(report?["held"] as? Bool == false, "the half-sent hold was not carried out")
     }
 
     // Item 6.

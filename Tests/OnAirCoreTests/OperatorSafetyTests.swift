@@ -187,8 +187,8 @@ struct OperatorSafetyTests {
         let rig = try await SchedulerRig(schedule: try oneItemSchedule(), at: utc("2021-11-08T09:50:00Z"))
         await rig.settle()
         _ = try await rig.scheduler.sendNow(item: "show", action: .start, again: false, by: "ops")
-        let onAir = await rig.scheduler.snapshot().onAir
-        #expect(onAir.map(\.since) == [utc("2021-11-08T09:50:00Z")])
+        // The answer reaches the command a moment before its delivered record is written.
+        #expect(await rig.eventually { await rig.scheduler.snapshot().onAir.map(\.since) == [utc("2021-11-08T09:50:00Z")] })
         #expect(try await status(rig).on_air.first?.since == "2021-11-08T09:50:00Z")
         await rig.stop()
     }

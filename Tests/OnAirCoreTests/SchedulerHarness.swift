@@ -199,6 +199,7 @@ final class InstrumentedJournal: JournalStore, @unchecked Sendable {
     private func check() throws { if failWrites { throw DiskFull() } }
 
     func jobRecords() async throws -> [JobID: JobRecord] { try await inner.jobRecords() }
+    func jobRecords(in state: JobState, item: String?) async throws -> [JobRecord] { try await inner.jobRecords(in: state, item: item) }
     func save(_ record: JobRecord) async throws { try check(); count(1); try await inner.save(record) }
     func save(_ records: [JobRecord]) async throws {
         await batches.pass()

@@ -90,6 +90,9 @@ public struct ItemOverride: Sendable, Hashable, Codable {
 public protocol JournalStore: Sendable {
     /// Every job record, keyed by job id.
     func jobRecords() async throws -> [JobID: JobRecord]
+    /// The records of jobs in one state, optionally of one item (history's missed jobs), without
+    /// reading the whole table.
+    func jobRecords(in state: JobState, item: String?) async throws -> [JobRecord]
     /// Writes (inserts or replaces) a job's record.
     func save(_ record: JobRecord) async throws
     /// Writes several job records in one transaction: jobs fired together cost one sync to disk.

@@ -143,6 +143,18 @@ public final class SQLiteJournal: JournalStore {
         }
     }
 
+    public func jobRecords(in state: JobState, item: String?) async throws -> [JobRecord] {
+        try await pool.read { db in
+            let rows: [Row]
+            if let item {
+                rows = try Row.fetchAll(db, sql: "SELECT * FROM job WHERE item = ? AND state = ?", arguments: [item, state.rawValue])
+            } else {
+                rows = try Row.fetchAll(db, sql: "SELECT * FROM job WHERE state = ?", arguments: [state.rawValue])
+            }
+            return rows.compactMap(Self.jobRecord)
+        }
+    }
+
     static func jobRecord(_ row: Row) -> JobRecord? {
         guard let id = JobID(row["id"] as String), let state = JobState(rawValue: row["state"]) else { return nil }
         return JobRecord(id: id, state: state, send: row["send"], attempts: row["attempts"],

@@ -79,8 +79,8 @@ extension Scheduler {
     /// file still has it, else at the top of the file.
     func strandedStreams(in newSchedule: Schedule, file: String) -> [Diagnostic] {
         var found: [Diagnostic] = []
-        for (id, record) in records.sorted(by: { $0.key < $1.key })
-        where id.action == .start && (record.state == .delivered || record.state == .inflight) {
+        let liveStarts = records.filter { $0.key.action == .start && ($0.value.state == .delivered || $0.value.state == .inflight) }
+        for id in liveStarts.keys.sorted() {
             let stop = JobID(event: id.event, item: id.item, action: .stop, target: id.target)
             if records[stop]?.state == .delivered || records[stop]?.state == .cancelled { continue }
             let item = newSchedule.item(id: id.item)
@@ -93,7 +93,7 @@ extension Scheduler {
                 why = "the new file gives '\(id.item)' no stop call on '\(id.target)'"
             default: continue
             }
-            let position = item?.position ?? SourcePosition(line: 1, column: 1)
+            let position = item?.position ?? .start
             found.append(Diagnostic(file: file, line: position.line, column: position.column,
                                     message: "'\(id.item)' is on air on '\(id.target)' and \(why), so its stream would have no stop; "
                                         + "stop it first (onair stop \(id.item)) or keep it in the file"))

@@ -213,15 +213,14 @@ extension Scheduler {
         // are claimed, so the loop passes them over, and re-queued by the replan below.
         let held = jobs(of: id).map(\.id).filter { !isDelivering($0) }
         claimed.formUnion(held)
-        do {
-            try await journalOrRefuse("change") { [o] in try await journal.save(o) }
-        } catch {
-            claimed.subtract(held)
-            replan()
-            wake.signal()
-            throw error
-        }
+        var refusal: Refusal?
+        do { try await journalOrRefuse("change") { [o] in try await journal.save(o) } } catch { refusal = error }
         claimed.subtract(held)    // before the replan, which passes over claimed jobs
+        if let refusal {
+            replan()              // the held jobs back in the queue at their unchanged times
+            wake.signal()
+            throw refusal
+        }
         overrides[o.item] = o
         await note(JournalEvent(at: time.now(), kind: "override",
                                 detail: "\(o.item): shift \(DurationText.format(o.shift)), extension \(DurationText.format(o.extension_)) by \(o.by)"))

@@ -615,14 +615,13 @@ public actor Scheduler {
     /// An outcome the journal refused (a full disk) is written again until it is taken: dropping
     /// it would leave the job in flight on disk and out of the queue, and a replan would send a
     /// call that was answered. Meanwhile the job stays claimed, so nothing re-queues it; at
-    /// shutdown it is left in flight (cut off), as SPEC 4 recovers it.
+    /// shutdown it is left in flight (cut off), as SPEC 4 recovers it. Tried once a second, as a
+    /// job that could not be fired is (`requeueLater`).
     private func persistOutcome(_ record: JobRecord) async {
         claimed.insert(record.id)
         defer { claimed.remove(record.id) }
-        var pause: UInt64 = 100_000_000
         while !(await persist(record)) && !stopping {
-            try? await Task.sleep(nanoseconds: pause)
-            pause = min(pause * 2, 5_000_000_000)
+            try? await time.sleep(for: 1)
             guard records[record.id]?.send == record.send, !(records[record.id]?.state.isFinal ?? false) else { return }
         }
     }

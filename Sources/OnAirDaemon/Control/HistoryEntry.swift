@@ -55,7 +55,7 @@ public struct HistoryEntry: Codable, Sendable, Equatable {
     /// Attempts and missed jobs of the journal (of one item, or all), newest first.
     public static func read(_ journal: any JournalStore, item: String?, limit: Int, zone: TimeZone) async throws -> [HistoryEntry] {
         let attempts = try await journal.attempts(item: item, limit: limit)
-        let missed = try await journal.jobRecords().values.filter { $0.state == .missed && (item == nil || $0.id.item == item) }
+        let missed = try await journal.jobRecords(in: .missed, item: item)
         var entries = attempts.map { (at: $0.startedAt, entry: HistoryEntry($0, zone: zone)) }
         entries += missed.map { (at: $0.updatedAt, entry: HistoryEntry(missed: $0, zone: zone)) }
         // Stable: attempts keep the journal's order among themselves.

@@ -45,8 +45,7 @@ public final class Daemon: Sendable {
     public let notifier: SdNotifier
     public let time: TimeSource
     /// Held for the life of the daemon: one daemon per state directory, and per control socket.
-    private let lock: StateDirectoryLock
-    private let socketLock: StateDirectoryLock?
+    private let locks: [DaemonLock]
 
     /// Loads and validates the schedule, opens the journal and recovers; nothing fires yet.
     public static func start(options: Options, logger: Logger, time: TimeSource = SystemTime(),
@@ -59,8 +58,8 @@ public final class Daemon: Sendable {
             throw DaemonStartError(description: error.description, exitStatus: ExitStatus.config)
         }
         // Before anything is written: a second daemon on the same state or socket changes nothing.
-        let lock = try StateDirectoryLock.acquire(options.stateDirectory)
-        let socketLock = try options.socketPath.map { (socket) throws(DaemonStartError) in try StateDirectoryLock.acquire(socket: socket) }
+        let lock = try DaemonLock.acquire(options.stateDirectory)
+        let socketLock = try options.socketPath.map { (socket) throws(DaemonStartError) in try DaemonLock.acquire(socket: socket) }
         if let socket = options.socketPath, case .listening(let pid) = ControlSocketProbe.probe(socket) {
             throw DaemonStartError(description: "control socket \(socket) is in use by another onair daemon"
                                    + (pid.map { " (pid \($0))" } ?? "") + "; this one exits and changes nothing",
@@ -92,14 +91,13 @@ public final class Daemon: Sendable {
             await scheduler.setTick(every: 3600) { status in notifier.status(status) }
         }
         return Daemon(options: options, scheduler: scheduler, journal: journal, logger: logger, client: client, loader: loader,
-                      startedAt: time.now(), notifier: notifier, time: time, lock: lock, socketLock: socketLock)
+                      startedAt: time.now(), notifier: notifier, time: time, locks: [lock] + (socketLock.map { [$0] } ?? []))
     }
 
     private init(options: Options, scheduler: Scheduler, journal: SQLiteJournal, logger: Logger, client: CurlClient?,
-                 loader: ScheduleLoader, startedAt: Date, notifier: SdNotifier, time: TimeSource, lock: StateDirectoryLock, socketLock: StateDirectoryLock?) {
+                 loader: ScheduleLoader, startedAt: Date, notifier: SdNotifier, time: TimeSource, locks: [DaemonLock]) {
         self.time = time
-        self.lock = lock
-        self.socketLock = socketLock
+        self.locks = locks
         self.notifier = notifier
         self.options = options
         self.scheduler = scheduler

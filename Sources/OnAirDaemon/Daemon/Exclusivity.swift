@@ -4,10 +4,11 @@ import OnAirCore
 import Glibc
 #endif
 
-/// One daemon per state directory (SPEC 3.2): an exclusive `flock` on `STATE/daemon.lock`, held
-/// for the life of the process (the kernel lets go of it however the process ends, SIGKILL
-/// included), with the holder's pid written in the file so a second daemon can name it.
-public final class StateDirectoryLock: Sendable {
+/// One daemon per state directory and per control socket (SPEC 3.2): an exclusive `flock` on
+/// `STATE/daemon.lock` and on `SOCKET.lock`, held for the life of the process (the kernel lets go
+/// of it however the process ends, SIGKILL included), with the holder's pid written in the file so
+/// a second daemon can name it.
+public final class DaemonLock: Sendable {
     public static let fileName = "daemon.lock"
     private let descriptor: Int32
 
@@ -17,7 +18,7 @@ public final class StateDirectoryLock: Sendable {
 
     /// Checks the directory's mode, creates it (0700) when missing, and takes the lock; exit 75
     /// when another daemon holds it, 73 when the directory cannot be used.
-    public static func acquire(_ directory: String) throws(DaemonStartError) -> StateDirectoryLock {
+    public static func acquire(_ directory: String) throws(DaemonStartError) -> DaemonLock {
         try checkDirectory(directory)
         return try lock(directory + "/" + fileName, naming: "state directory \(directory)")
     }
@@ -25,14 +26,14 @@ public final class StateDirectoryLock: Sendable {
     /// One daemon per control socket (SPEC 3.2), whatever their state directories: a lock file
     /// beside the socket, taken before the socket is probed and held while it is bound, so two
     /// daemons starting together cannot both find it free and unlink each other's.
-    public static func acquire(socket path: String) throws(DaemonStartError) -> StateDirectoryLock {
+    public static func acquire(socket path: String) throws(DaemonStartError) -> DaemonLock {
         let directory = (path as NSString).deletingLastPathComponent
         if !directory.isEmpty { try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
         return try lock(path + ".lock", naming: "control socket \(path)")
     }
 
     /// An exclusive `flock` on `path` with our pid written in it; exit 75 naming the holder.
-    private static func lock(_ path: String, naming what: String) throws(DaemonStartError) -> StateDirectoryLock {
+    private static func lock(_ path: String, naming what: String) throws(DaemonStartError) -> DaemonLock {
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             throw DaemonStartError(description: "cannot open \(path): \(String(cString: strerror(errno)))", exitStatus: ExitStatus.cantCreate)
@@ -47,7 +48,7 @@ public final class StateDirectoryLock: Sendable {
         let pid = Array("\(getpid())\n".utf8)
         _ = ftruncate(fd, 0)
         _ = pid.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
-        return StateDirectoryLock(descriptor: fd)
+        return DaemonLock(descriptor: fd)
     }
 
     private static func readPID(_ fd: Int32) -> Int32? {
