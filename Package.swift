@@ -6,7 +6,6 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "onair", targets: ["onair"]),
-        .library(name: "OnAirCore", targets: ["OnAirCore"]),
         .library(name: "OnAirDaemon", targets: ["OnAirDaemon"]),
     ],
     dependencies: [
@@ -37,16 +36,34 @@ let package = Package(
         .target(name: "CCurlShim", dependencies: ["CCurl"]),
         // timerfd (CLOCK_REALTIME, cancel on clock set), which Glibc's Swift module lacks.
         .target(name: "COnAirSystem"),
+        // The words everyone shares: schedule, plan, job and attempt records, placeholders, the
+        // wall clock and the time-source protocol. Pure values; no I/O but reading a secret.
         .target(
-            name: "OnAirCore",
+            name: "OnAirModel",
+            dependencies: [.product(name: "Mustache", package: "swift-mustache")]
+        ),
+        // The schedule file: libyaml's events to a validated `Schedule`, with FILE:LINE:COL errors.
+        .target(name: "OnAirScheduleFile", dependencies: ["OnAirModel", "CYAML"]),
+        // Getting a call to a platform: requests, signing, outcomes, retries, the libcurl engine.
+        .target(
+            name: "OnAirDelivery",
             dependencies: [
-                "CCurl",
-                "CCurlShim",
-                "COnAirSystem",
-                "CYAML",
+                "OnAirModel", "CCurl", "CCurlShim",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Mustache", package: "swift-mustache"),
-                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "DequeModule", package: "swift-collections"),
+            ]
+        ),
+        // The durable record: the store protocol and its SQLite implementation.
+        .target(
+            name: "OnAirJournal",
+            dependencies: ["OnAirModel", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+        // When jobs fire: the real clock, the firing state machine and the actor that runs it.
+        .target(
+            name: "OnAirScheduler",
+            dependencies: [
+                "OnAirModel", "OnAirDelivery", "OnAirJournal", "COnAirSystem",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "HeapModule", package: "swift-collections"),
                 .product(name: "DequeModule", package: "swift-collections"),
@@ -57,7 +74,7 @@ let package = Package(
         .target(
             name: "OnAirDaemon",
             dependencies: [
-                "OnAirCore",
+                "OnAirModel", "OnAirScheduleFile", "OnAirDelivery", "OnAirJournal", "OnAirScheduler",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -69,8 +86,7 @@ let package = Package(
         .executableTarget(
             name: "onair",
             dependencies: [
-                "OnAirCore",
-                "OnAirDaemon",
+                "OnAirModel", "OnAirScheduleFile", "OnAirDelivery", "OnAirJournal", "OnAirDaemon",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -78,20 +94,26 @@ let package = Package(
         // Benchmarks (bench/), run by hand; see BENCHMARKS.md.
         .executableTarget(
             name: "onair-bench",
-            dependencies: ["OnAirCore"],
+            dependencies: ["OnAirModel", "OnAirDelivery", "OnAirScheduler"],
             path: "bench/Sources/onair-bench"
         ),
-        // The real loopback receiver (Tests/Receiver/receiver.py) as a fixture for both test targets.
-        // Test support (the loopback receiver, the manual clock): never linked into the product.
-        .target(name: "OnAirTestSupport", dependencies: ["OnAirCore"], path: "Tests/OnAirTestSupport"),
+        // Test support (the loopback receiver, the manual clock, the recording transport, the
+        // instrumented journal): never linked into the product.
+        .target(
+            name: "OnAirTestSupport",
+            dependencies: ["OnAirModel", "OnAirDelivery", "OnAirJournal", "OnAirScheduler"],
+            path: "Tests/OnAirTestSupport"
+        ),
         .testTarget(
-            name: "OnAirCoreTests",
-            dependencies: ["OnAirCore", "OnAirDaemon", "OnAirTestSupport"]
+            name: "OnAirUnitTests",
+            dependencies: ["OnAirModel", "OnAirScheduleFile", "OnAirDelivery", "OnAirJournal", "OnAirScheduler",
+                           "OnAirDaemon", "OnAirTestSupport"]
         ),
         // Runs the real `onair` binary: exit statuses, output, end-to-end behaviour.
         .testTarget(
             name: "OnAirCLITests",
-            dependencies: ["onair", "OnAirCore", "OnAirDaemon", "OnAirTestSupport"]
+            dependencies: ["onair", "OnAirModel", "OnAirScheduleFile", "OnAirJournal", "OnAirScheduler",
+                           "OnAirDaemon", "OnAirTestSupport"]
         ),
     ]
 )

@@ -1,6 +1,9 @@
 import ArgumentParser
 import Foundation
-import OnAirCore
+import OnAirModel
+import OnAirScheduleFile
+import OnAirDelivery
+import OnAirJournal
 import OnAirDaemon
 
 /// Talks to the daemon's control socket over HTTP/1.1 (libcurl with CURLOPT_UNIX_SOCKET_PATH).

@@ -1,7 +1,10 @@
 import ArgumentParser
 import Foundation
 import Logging
-import OnAirCore
+import OnAirModel
+import OnAirScheduleFile
+import OnAirDelivery
+import OnAirJournal
 import OnAirDaemon
 
 /// Where state and the control socket live, so that several daemons can run side by side.

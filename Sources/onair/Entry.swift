@@ -1,6 +1,9 @@
 import ArgumentParser
 import Foundation
-import OnAirCore
+import OnAirModel
+import OnAirScheduleFile
+import OnAirDelivery
+import OnAirJournal
 import OnAirDaemon
 
 /// The `onair` command. Exit statuses follow SPEC section 2: 0 done, 1 refused or failed,

@@ -1,6 +1,9 @@
 import ArgumentParser
 import Foundation
-import OnAirCore
+import OnAirModel
+import OnAirScheduleFile
+import OnAirDelivery
+import OnAirJournal
 import OnAirDaemon
 
 /// Loads a schedule for a command, printing its diagnostics and failing with exit 1 when it is invalid.

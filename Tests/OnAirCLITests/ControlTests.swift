@@ -1,6 +1,10 @@
 import Foundation
 import Testing
-import OnAirCore
+import OnAirModel
+import OnAirScheduleFile
+import OnAirDelivery
+import OnAirJournal
+import OnAirScheduler
 import OnAirTestSupport
 
 /// A running daemon with its own state, socket and receiver, driven through the CLI.

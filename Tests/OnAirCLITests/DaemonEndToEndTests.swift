@@ -1,6 +1,10 @@
 import Foundation
 import Testing
-import OnAirCore
+import OnAirModel
+import OnAirScheduleFile
+import OnAirDelivery
+import OnAirJournal
+import OnAirScheduler
 import OnAirTestSupport
 
 /// The loopback receiver of the end-to-end tests.

@@ -1,6 +1,10 @@
 import Foundation
 import Testing
-import OnAirCore
+import OnAirModel
+import OnAirScheduleFile
+import OnAirDelivery
+import OnAirJournal
+import OnAirScheduler
 import OnAirTestSupport
 
 /// Real streaming servers from Debian (nginx with libnginx-mod-rtmp, icecast2) fed by a real

@@ -1,6 +1,10 @@
 import Foundation
 import Testing
-import OnAirCore
+import OnAirModel
+import OnAirScheduleFile
+import OnAirDelivery
+import OnAirJournal
+import OnAirScheduler
 import OnAirDaemon
 import OnAirTestSupport
 

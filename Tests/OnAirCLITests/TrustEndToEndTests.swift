@@ -1,6 +1,10 @@
 import Foundation
 import Testing
-import OnAirCore
+import OnAirModel
+import OnAirScheduleFile
+import OnAirDelivery
+import OnAirJournal
+import OnAirScheduler
 
 /// Runs the binary and kills it after `seconds`: a daemon that should exit at once but does not
 /// fails the test instead of hanging it.

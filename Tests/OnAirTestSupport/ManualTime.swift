@@ -1,5 +1,8 @@
 import Foundation
-import OnAirCore
+import OnAirModel
+import OnAirDelivery
+import OnAirJournal
+import OnAirScheduler
 
 /// A clock that only moves when a test moves it. `advance(to:)` wakes sleepers whose instant has
 /// come; `set(to:)` models a step of the system clock and wakes every sleeper, as the real

@@ -1,5 +1,9 @@
 import Foundation
-import OnAirCore
+import OnAirModel
+import OnAirScheduleFile
+import OnAirDelivery
+import OnAirJournal
+import OnAirScheduler
 import Logging
 import NIOCore
 import NIOHTTP1

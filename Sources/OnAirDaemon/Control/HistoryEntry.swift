@@ -1,5 +1,9 @@
 import Foundation
-import OnAirCore
+import OnAirModel
+import OnAirScheduleFile
+import OnAirDelivery
+import OnAirJournal
+import OnAirScheduler
 
 /// One line of `onair history`: an attempt at a call, or a job that was missed (its moment
 /// passed while the daemon was down, held or could not write its journal) and so was never sent.

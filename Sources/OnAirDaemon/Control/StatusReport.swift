@@ -1,5 +1,9 @@
 import Foundation
-import OnAirCore
+import OnAirModel
+import OnAirScheduleFile
+import OnAirDelivery
+import OnAirJournal
+import OnAirScheduler
 
 /// What `onair status` shows, as JSON and as one screen of text. Built from the running
 /// scheduler, or, when the daemon is down, from the journal alone.

@@ -1,5 +1,9 @@
 import Foundation
-import OnAirCore
+import OnAirModel
+import OnAirScheduleFile
+import OnAirDelivery
+import OnAirJournal
+import OnAirScheduler
 import Logging
 
 /// Log lines for journald or a terminal. Under systemd (JOURNAL_STREAM set) every line starts

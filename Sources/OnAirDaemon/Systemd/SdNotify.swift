@@ -1,5 +1,9 @@
 import Foundation
-import OnAirCore
+import OnAirModel
+import OnAirScheduleFile
+import OnAirDelivery
+import OnAirJournal
+import OnAirScheduler
 #if canImport(Glibc)
 import Glibc
 #endif

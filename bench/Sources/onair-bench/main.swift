@@ -1,5 +1,7 @@
 import Foundation
-import OnAirCore
+import OnAirModel
+import OnAirDelivery
+import OnAirScheduler
 
 // Delivery benchmark: N signed webhook calls to one loopback receiver, first by OnAir's engine
 // (libcurl multi, 64 connections), then by `curl --parallel --parallel-max 64` with the very same
@@ -48,7 +50,7 @@ func deliveryBenchmark(url: String, count: Int, rounds: Int) async throws {
     try config.write(toFile: configPath, atomically: true, encoding: .utf8)
 
     let client = CurlClient(maxConnectionsPerHost: 64)
-    let deliverer = Deliverer(transport: client, builder: builder)
+    let deliverer = Deliverer(transport: client, builder: builder, time: SystemTime())
     var onairTimes: [Double] = [], curlTimes: [Double] = []
     for round in 0..<rounds {
         // OnAir: every call its own task, as the daemon fires them.

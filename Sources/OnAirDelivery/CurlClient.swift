@@ -1,0 +1,337 @@
+import CCurl
+import CCurlShim
+import DequeModule
+import Foundation
+import OnAirModel
+
+/// libcurl's multi interface driven by one thread: many calls in flight without a thread each,
+/// and one connection pool, so consecutive calls to a target reuse their connection (no new
+/// TCP and TLS handshake in front of a live "start").
+public final class CurlClient: HTTPTransport, @unchecked Sendable {
+    /// Responses are read up to this size; a platform's status page can be large.
+    public static let maximumBodySize = 64 * 1024
+
+    private static let globalInit: Bool = {
+        curl_global_init(Int(CURL_GLOBAL_DEFAULT)) == CURLE_OK
+    }()
+
+    private let engine: Engine
+
+    /// - Parameters:
+    ///   - maxConnectionsPerHost: calls in flight per host. More wait here, per host, as plain
+    ///     requests rather than easy handles (each holds buffers of its own): ten thousand calls
+    ///     due together to one platform cost kilobytes each while they wait, and a slow platform's
+    ///     queue never holds up a call to another.
+    ///   - maxTransfers: calls in flight in all, a last bound for bursts to very many hosts.
+    public init(maxConnectionsPerHost: Int = 64, maxTransfers: Int = 4096) {
+        precondition(Self.globalInit, "curl_global_init failed")
+        engine = Engine(maxConnectionsPerHost: maxConnectionsPerHost, maxTransfers: maxTransfers)
+        // The thread holds the engine, never the client: a client dropped before its thread got
+        // going (a short CLI command, a test) must not be reached through a dead reference.
+        let engine = self.engine
+        let thread = Thread { engine.run() }
+        thread.name = "onair-curl"
+        thread.stackSize = 1 << 20
+        thread.start()
+    }
+
+    deinit {
+        engine.shutdown()
+    }
+
+    /// Stops the worker after failing every call not yet finished. Idempotent.
+    public func shutdown() {
+        engine.shutdown()
+    }
+
+    public func perform(_ request: HTTPRequest) async -> TransferResult {
+        await withCheckedContinuation { continuation in
+            engine.submit(Engine.Request(request: request, continuation: continuation))
+        }
+    }
+}
+
+/// The multi handle and the state its thread works on; kept alive by that thread until it ends.
+private final class Engine: @unchecked Sendable {
+    private let multi: UnsafeMutableRawPointer
+    private let lock = NSLock()
+    private let maxTransfers: Int
+    private let maxPerHost: Int
+    /// Guarded by `lock`: requests handed over by callers, not yet seen by the worker.
+    private var incoming: [Request] = []
+    private var stopping = false
+    /// Owned by the worker thread: requests waiting for room, by host, the hosts with waiting
+    /// requests in turn, the transfers libcurl has, and how many of those each host has.
+    private var waiting: [String: Deque<Request>] = [:]
+    private var turns = Deque<String>()
+    private var active: [UInt: Transfer] = [:]
+    private var perHost: [String: Int] = [:]
+    private let finished = DispatchSemaphore(value: 0)
+
+    struct Request {
+        var request: HTTPRequest
+        var continuation: CheckedContinuation<TransferResult, Never>
+
+        /// What libcurl shares connections by: scheme, host and port (or the Unix socket).
+        var host: String {
+            if let socket = request.unixSocket { return "unix:" + socket }
+            return URLOrigin.of(request.url) ?? request.url
+        }
+
+        func fail(_ code: CURLcode, _ message: String) {
+            continuation.resume(returning: TransferResult(kind: .failure(code: Int(code.rawValue), message: message), totalTime: 0))
+        }
+    }
+
+    init(maxConnectionsPerHost: Int, maxTransfers: Int) {
+        self.maxTransfers = max(1, maxTransfers)
+        self.maxPerHost = max(1, maxConnectionsPerHost)
+        multi = curl_multi_init()!
+        _ = onair_multi_setopt_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, maxConnectionsPerHost)
+        _ = onair_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, max(maxConnectionsPerHost, 16) * 4)
+    }
+
+    deinit {
+        curl_multi_cleanup(multi)
+    }
+
+    func submit(_ request: Request) {
+        let accepted = lock.withLock { () -> Bool in
+            guard !stopping else { return false }
+            incoming.append(request)
+            return true
+        }
+        if accepted {
+            curl_multi_wakeup(multi)
+        } else {
+            request.fail(CURLE_ABORTED_BY_CALLBACK, "shutting down")
+        }
+    }
+
+    private func enqueue(_ request: Request) {
+        let host = request.host
+        if waiting[host] == nil { turns.append(host) }
+        waiting[host, default: []].append(request)
+    }
+
+    /// Hands waiting requests to libcurl while their host and the whole client have room, host by
+    /// host in turn. Returns whether it started any.
+    @discardableResult
+    private func admit() -> Bool {
+        var started = false
+        for _ in 0..<turns.count {
+            guard active.count < maxTransfers, let host = turns.popFirst() else { break }
+            var queue = waiting.removeValue(forKey: host) ?? []
+            while perHost[host, default: 0] < maxPerHost, active.count < maxTransfers, let next = queue.popFirst() {
+                do {
+                    let transfer = try Transfer(request: next.request, host: host, continuation: next.continuation)
+                    active[UInt(bitPattern: transfer.easy)] = transfer
+                    perHost[host, default: 0] += 1
+                    curl_multi_add_handle(multi, transfer.easy)
+                    started = true
+                } catch {
+                    next.fail(CURLE_FAILED_INIT, "\(error)")
+                }
+            }
+            if !queue.isEmpty {
+                waiting[host] = queue
+                turns.append(host)
+            }
+        }
+        return started
+    }
+
+    func shutdown() {
+        let wasStopping = lock.withLock { () -> Bool in
+            defer { stopping = true }
+            return stopping
+        }
+        guard !wasStopping else { return }
+        curl_multi_wakeup(multi)
+        finished.wait()
+    }
+
+    func run() {
+        var running: Int32 = 0
+        while true {
+            let (batch, stop) = lock.withLock { () -> ([Request], Bool) in
+                defer { incoming.removeAll() }
+                return (incoming, stopping)
+            }
+            batch.forEach(enqueue)
+            if stop {
+                for transfer in active.values {
+                    curl_multi_remove_handle(multi, transfer.easy)
+                    transfer.finish(TransferResult(kind: .failure(code: Int(CURLE_ABORTED_BY_CALLBACK.rawValue),
+                                                                  message: "shutting down"), totalTime: 0))
+                }
+                for request in waiting.values.joined() { request.fail(CURLE_ABORTED_BY_CALLBACK, "shutting down") }
+                active.removeAll()
+                waiting.removeAll()
+                turns.removeAll()
+                finished.signal()
+                return
+            }
+            admit()
+            curl_multi_perform(multi, &running)
+            var queued: Int32 = 0
+            while let message = curl_multi_info_read(multi, &queued) {
+                var easy: UnsafeMutableRawPointer?
+                var code = CURLE_OK
+                guard onair_multi_done(message, &easy, &code) == 1, let easy else { continue }
+                let handle = easy
+                curl_multi_remove_handle(multi, handle)
+                if let transfer = active.removeValue(forKey: UInt(bitPattern: handle)) {
+                    perHost[transfer.host, default: 1] -= 1
+                    transfer.complete(code: code)
+                }
+            }
+            if admit() { continue }    // start what was admitted at once rather than after a poll
+            curl_multi_poll(multi, nil, 0, 1000, nil)
+        }
+    }
+}
+
+/// Receives the body into a bounded buffer. Passed to libcurl as the write callback's userdata.
+private final class BodySink {
+    var bytes: [UInt8] = []
+    var overflowed = false
+    var limit = CurlClient.maximumBodySize
+}
+
+private let writeBody: onair_curl_write_callback = { data, size, count, userdata in
+    guard let data, let userdata else { return 0 }
+    let sink = Unmanaged<BodySink>.fromOpaque(userdata).takeUnretainedValue()
+    let length = size * count
+    let room = sink.limit - sink.bytes.count
+    let taken = min(room, length)
+    data.withMemoryRebound(to: UInt8.self, capacity: length) { pointer in
+        sink.bytes.append(contentsOf: UnsafeBufferPointer(start: pointer, count: taken))
+    }
+    if taken < length {
+        sink.overflowed = true
+        return 0  // abort: we have read all we will ever look at
+    }
+    return length
+}
+
+/// One easy handle with everything it points to, alive until libcurl is done with it.
+private final class Transfer {
+    let easy: UnsafeMutableRawPointer
+    private var headers: UnsafeMutablePointer<curl_slist>?
+    private let sink = BodySink()
+    private let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
+    private var continuation: CheckedContinuation<TransferResult, Never>?
+    /// The host it counts against (see `Engine.Request.host`).
+    let host: String
+
+    struct SetupError: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    init(request: HTTPRequest, host: String, continuation: CheckedContinuation<TransferResult, Never>) throws {
+        guard let easy = curl_easy_init() else { throw SetupError(description: "curl_easy_init failed") }
+        self.easy = easy
+        self.host = host
+        self.continuation = continuation
+        errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
+        try configure(request)
+    }
+
+    deinit {
+        curl_easy_cleanup(easy)
+        curl_slist_free_all(headers)
+        errorBuffer.deallocate()
+    }
+
+    private func set(_ option: CURLoption, _ value: Int) throws {
+        let code = onair_easy_setopt_long(easy, option, value)
+        guard code == CURLE_OK else { throw SetupError(description: "curl option \(option.rawValue): \(String(cString: curl_easy_strerror(code)))") }
+    }
+
+    private func set(_ option: CURLoption, _ value: String) throws {
+        let code = onair_easy_setopt_string(easy, option, value)
+        guard code == CURLE_OK else { throw SetupError(description: "curl option \(option.rawValue): \(String(cString: curl_easy_strerror(code)))") }
+    }
+
+    private func configure(_ request: HTTPRequest) throws {
+        sink.limit = request.maximumResponseBytes
+        try set(CURLOPT_URL, request.url)
+        try set(CURLOPT_NOSIGNAL, 1)
+        // Only http and https, never a redirect: credentials go to the target's own URL only.
+        try set(CURLOPT_PROTOCOLS_STR, "http,https")
+        try set(CURLOPT_FOLLOWLOCATION, 0)
+        try set(CURLOPT_SSL_VERIFYPEER, 1)
+        try set(CURLOPT_SSL_VERIFYHOST, 2)
+        if let caFile = request.caFile { try set(CURLOPT_CAINFO, caFile) }
+        if let socket = request.unixSocket { try set(CURLOPT_UNIX_SOCKET_PATH, socket) }
+        try set(CURLOPT_TIMEOUT_MS, Int(request.timeout * 1000))
+        try set(CURLOPT_CONNECTTIMEOUT_MS, Int(request.connectTimeout * 1000))
+        try set(CURLOPT_USERAGENT, "onair/\(OnAirVersion.current)")
+        try set(CURLOPT_TCP_NODELAY, 1)
+        try set(CURLOPT_TCP_KEEPALIVE, 1)
+        _ = onair_easy_setopt_pointer(easy, CURLOPT_ERRORBUFFER, errorBuffer)
+        _ = onair_easy_setopt_write_callback(easy, CURLOPT_WRITEFUNCTION, writeBody)
+        _ = onair_easy_setopt_pointer(easy, CURLOPT_WRITEDATA, Unmanaged.passUnretained(sink).toOpaque())
+
+        switch request.method {
+        case "GET": try set(CURLOPT_HTTPGET, 1)
+        case "POST": try set(CURLOPT_POST, 1)
+        case "HEAD": try set(CURLOPT_NOBODY, 1)    // a custom "HEAD" would wait for a body that never comes
+        default: try set(CURLOPT_CUSTOMREQUEST, request.method)
+        }
+        // A POST, PUT or PATCH always gets an explicit (possibly empty) body: without one libcurl
+        // would read the body from stdin, chunked.
+        let body = request.body ?? (["POST", "PUT", "PATCH"].contains(request.method) ? [] : nil)
+        if let body {
+            _ = onair_easy_setopt_offset(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(body.count))
+            let code = body.withUnsafeBytes { raw in
+                onair_easy_setopt_pointer(easy, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: raw.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!))
+            }
+            guard code == CURLE_OK else { throw SetupError(description: "cannot set request body") }
+        }
+        if let auth = request.basicAuth {
+            try set(CURLOPT_HTTPAUTH, 1)  // CURLAUTH_BASIC, a macro Swift cannot import
+            try set(CURLOPT_USERNAME, auth.user)
+            try set(CURLOPT_PASSWORD, auth.password)
+        }
+        // "Expect: 100-continue" would cost a round trip on every POST.
+        for line in request.headers.map({ "\($0.name): \($0.value)" }) + ["Expect:"] {
+            headers = curl_slist_append(headers, line)
+        }
+        _ = onair_easy_setopt_slist(easy, CURLOPT_HTTPHEADER, headers)
+    }
+
+    /// Called on the worker thread when libcurl reports the transfer done.
+    func complete(code: CURLcode) {
+        var status = 0
+        _ = onair_easy_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &status)
+        var micros: curl_off_t = 0
+        _ = onair_easy_getinfo_offset(easy, CURLINFO_TOTAL_TIME_T, &micros)
+        let seconds = Double(micros) / 1_000_000
+        var connects = 0
+        _ = onair_easy_getinfo_long(easy, CURLINFO_NUM_CONNECTS, &connects)
+        // Our own abort after 64 KiB is not a failure: the status line and headers are complete.
+        if code == CURLE_OK || (code == CURLE_WRITE_ERROR && sink.overflowed && status > 0) {
+            finish(TransferResult(kind: .response(HTTPResponse(status: status, body: sink.bytes, retryAfter: header("Retry-After"))),
+                                  totalTime: seconds, newConnections: connects))
+        } else {
+            var message = String(cString: errorBuffer)
+            if message.isEmpty { message = String(cString: curl_easy_strerror(code)) }
+            finish(TransferResult(kind: .failure(code: Int(code.rawValue), message: message), totalTime: seconds,
+                                  newConnections: connects))
+        }
+    }
+
+    private func header(_ name: String) -> String? {
+        var header: UnsafeMutablePointer<curl_header>?
+        guard curl_easy_header(easy, name, 0, UInt32(CURLH_HEADER), -1, &header) == CURLHE_OK,
+              let value = header?.pointee.value else { return nil }
+        return String(cString: value)
+    }
+
+    func finish(_ result: TransferResult) {
+        continuation?.resume(returning: result)
+        continuation = nil
+    }
+}

@@ -1,0 +1,103 @@
+import Foundation
+import OnAirModel
+
+/// The end of one send of a job.
+public enum DeliveryResult: Sendable, Hashable {
+    case delivered(attempts: Int)
+    case failed(reason: String, attempts: Int)
+    /// Stopped by shutdown before it could finish; the journal keeps it in flight and it is sent
+    /// again (same webhook-id) after restart.
+    case cancelled(attempts: Int)
+}
+
+/// Gets one send of a job through: attempts, classification, backoff, deadline.
+public struct Deliverer: Sendable {
+    public var transport: HTTPTransport
+    public var builder: RequestBuilder
+    public var policy: RetryPolicy
+    public var time: TimeSource
+
+    public init(transport: HTTPTransport, builder: RequestBuilder = RequestBuilder(), policy: RetryPolicy = RetryPolicy(),
+                time: TimeSource) {
+        self.transport = transport
+        self.builder = builder
+        self.policy = policy
+        self.time = time
+    }
+
+    /// Opens the connection to `origin` ahead of a call: a HEAD for "/", a safe method on a path
+    /// that is not the webhook's, so the platform acts on nothing, while DNS, TCP and TLS are done
+    /// before the instant and libcurl keeps the connection open for the call itself. Its answer,
+    /// whatever the status, is not a delivery and is not journaled.
+    public func warm(origin: String, target: Target) async -> TransferResult {
+        let request = HTTPRequest(method: "HEAD", url: origin, timeout: Double(min(target.timeout, 5)), caFile: target.caFile)
+        return await transport.perform(request)
+    }
+
+    /// Attempts the send until it is delivered, fails for good, or reaches `deadline`.
+    /// `firstAttempt` continues a count after a restart; `record` is called after every attempt
+    /// (the daemon journals it before going on).
+    public func deliver(_ context: DeliveryContext, target: Target, deadline: Date, firstAttempt: Int = 1,
+                        record: @Sendable (AttemptRecord) async -> Void) async -> DeliveryResult {
+        var attempt = firstAttempt
+        var failures = 0
+        let expect: ResponseExpectation? = {
+            if case .templated(let requests) = target.kind { return requests[context.job.action]?.expect }
+            return nil
+        }()
+        while true {
+            if Task.isCancelled { return .cancelled(attempts: attempt - firstAttempt) }
+            let started = time.now()
+            var entry = AttemptRecord(job: context.job.id.description, target: target.name, webhookID: context.webhookID,
+                                      send: context.send, attempt: attempt, startedAt: started, status: nil, error: nil,
+                                      totalTime: 0, outcome: "", detail: nil)
+            let outcome: AttemptOutcome
+            do {
+                let (request, redactor) = try builder.request(context, target: target, sendingAt: started)
+                let result = await transport.perform(request)
+                entry.totalTime = result.totalTime
+                switch result.kind {
+                case .response(let response): entry.status = response.status
+                case .failure(_, let message): entry.error = redactor.scrub(message)
+                }
+                switch OutcomeClassifier.classify(result, expect: expect, now: time.now()) {
+                case .retryable(let reason, let after): outcome = .retryable(reason: redactor.scrub(reason), retryAfter: after)
+                case .permanent(let reason): outcome = .permanent(reason: redactor.scrub(reason))
+                case .delivered: outcome = .delivered
+                }
+            } catch {
+                // A secret that vanished since validation: an operator can fix it, so keep trying.
+                outcome = .retryable(reason: "\(error)", retryAfter: nil)
+                entry.error = "\(error)"
+            }
+            entry.outcome = outcome.label
+            switch outcome {
+            case .delivered:
+                await record(entry)
+                return .delivered(attempts: attempt - firstAttempt + 1)
+            case .permanent(let reason):
+                entry.detail = reason
+                await record(entry)
+                return .failed(reason: reason, attempts: attempt - firstAttempt + 1)
+            case .retryable(let reason, let retryAfter):
+                failures += 1
+                let wait = policy.delay(afterFailures: failures, retryAfter: retryAfter)
+                let next = time.now().addingTimeInterval(wait)
+                if next >= deadline {
+                    entry.outcome = "failed"
+                    entry.detail = "\(reason); gave up: deadline \(WallClock.labelledText(deadline, in: context.schedule.timeZone)) reached"
+                    await record(entry)
+                    return .failed(reason: entry.detail!, attempts: attempt - firstAttempt + 1)
+                }
+                entry.detail = reason
+                await record(entry)
+                do {
+                    try await time.sleep(for: next.timeIntervalSince(time.now()))
+                } catch {
+                    return .cancelled(attempts: attempt - firstAttempt + 1)
+                }
+                attempt += 1
+            }
+        }
+    }
+}

@@ -1,0 +1,177 @@
+import Foundation
+import OnAirModel
+import OnAirDelivery
+import OnAirJournal
+import Logging
+
+/// Reload, hold and resume, shutdown, and what `status` reads. Every change here is journaled
+/// before it counts (SPEC 2): when the journal refuses it, the command fails and nothing changes.
+extension Scheduler {
+    /// Why an operator's command was not carried out.
+    public struct Refusal: Error, Sendable, CustomStringConvertible {
+        public enum Kind: Sendable {
+            /// No such item (the control API answers 404).
+            case unknown
+            /// Refused by a rule (409).
+            case refused
+            /// The journal could not take the change, so nothing changed (503).
+            case journal
+        }
+
+        public var description: String
+        public var kind: Kind
+
+        public init(_ description: String, kind: Kind = .refused) {
+            self.description = description
+            self.kind = kind
+        }
+    }
+
+    /// Writes one change to the journal or refuses the command that wanted it.
+    func journalOrRefuse(_ what: String, _ write: () async throws -> Void) async throws(Refusal) {
+        do {
+            try await journaled(write)
+        } catch {
+            logger.error("journal write failed; command refused", metadata: ["command": "\(what)", "error": "\(error)"])
+            throw Refusal("cannot journal the \(what), so nothing changed: \(error)", kind: .journal)
+        }
+    }
+
+    /// Journals an event that accompanies a change already on disk; its loss is logged, not fatal.
+    func note(_ event: JournalEvent) async {
+        do {
+            try await journaled { try await journal.append(event) }
+        } catch {
+            logger.error("journal write failed", metadata: ["event": "\(event.kind)", "error": "\(error)"])
+        }
+    }
+
+    /// Puts a new, already validated schedule in force: delivered jobs stay delivered, pending
+    /// jobs take the new times, jobs of removed items are dropped. A file that would leave a stream
+    /// on air with no stop ahead (SPEC 2.1) — the item removed, made on-site, or its target taken
+    /// away while it is live — is refused whole, like a file that fails validation.
+    public func reload(_ newSchedule: Schedule, file: String = "schedule") async throws(ScheduleError) {
+        await beginCommand()
+        defer { endCommand() }
+        let stranded = strandedStreams(in: newSchedule, file: file)
+        guard stranded.isEmpty else { throw ScheduleError(diagnostics: stranded) }
+        let before = plannedCount
+        fileSchedule = newSchedule
+        // The new plan is in force before the first await, so the old one cannot fire in between.
+        let dropped = overrides.keys.filter { newSchedule.item(id: $0) == nil }.sorted()
+        for item in dropped { overrides[item] = nil }
+        applyOverrides()
+        replan()
+        for item in dropped {
+            do {
+                try await journaled { try await journal.removeOverride(item: item) }
+            } catch {
+                // Harmless on disk until the item comes back in a later file; logged so it is known.
+                logger.error("journal write failed", metadata: ["override": "\(item)", "error": "\(error)"])
+            }
+        }
+        await note(JournalEvent(at: time.now(), kind: "reload",
+                                detail: "schedule \(newSchedule.id): \(plannedCount) jobs (was \(before)), \(queue.count) pending"))
+        try? await journaled { try await journal.save(settings: Self.settings(of: newSchedule)) }
+        logger.info("schedule reloaded", metadata: ["jobs": "\(plannedCount)", "pending": "\(queue.count)"])
+        wake.signal()
+    }
+
+    /// Streams that are live now (a start delivered or on the wire, no stop delivered or superseded)
+    /// and that `newSchedule` would give no stop: one diagnostic each, at the item when the new
+    /// file still has it, else at the top of the file.
+    func strandedStreams(in newSchedule: Schedule, file: String) -> [Diagnostic] {
+        var found: [Diagnostic] = []
+        let liveStarts = records.filter { $0.key.action == .start && ($0.value.state == .delivered || $0.value.state == .inflight) }
+        for id in liveStarts.keys.sorted() {
+            let stop = JobID(event: id.event, item: id.item, action: .stop, target: id.target)
+            if records[stop]?.state == .delivered || records[stop]?.state == .cancelled { continue }
+            let item = newSchedule.item(id: id.item)
+            let why: String
+            switch item {
+            case nil: why = "the new file has no item '\(id.item)'"
+            case let item? where !item.online: why = "the new file makes '\(id.item)' on-site only"
+            case let item? where !item.targets.contains(id.target): why = "the new file takes target '\(id.target)' from '\(id.item)'"
+            case let item? where !Planner.jobs(for: item, in: newSchedule).contains(where: { $0.id == stop }):
+                why = "the new file gives '\(id.item)' no stop call on '\(id.target)'"
+            default: continue
+            }
+            let position = item?.position ?? .start
+            found.append(Diagnostic(file: file, line: position.line, column: position.column,
+                                    message: "'\(id.item)' is on air on '\(id.target)' and \(why), so its stream would have no stop; "
+                                        + "stop it first (onair stop \(id.item)) or keep it in the file"))
+        }
+        return found
+    }
+
+    /// Records a refused reload; the running schedule stays in force.
+    public func reloadRefused(_ error: ScheduleError) async {
+        await note(JournalEvent(at: time.now(), kind: "reload", detail: error.description, ok: false))
+        logger.error("reload refused, running schedule stays in force", metadata: ["errors": "\(error.diagnostics.count)",
+                                                                                    "first": "\(error.diagnostics.first?.description ?? "")"])
+    }
+
+    public func hold(by: String) async throws(Refusal) {
+        await beginCommand()
+        defer { endCommand() }
+        try await journalOrRefuse("hold") { try await journal.append(JournalEvent(at: time.now(), kind: "hold", detail: "by \(by)")) }
+        held = true
+        logger.notice("hold: no job fires until resume", metadata: ["by": "\(by)"])
+        wake.signal()
+    }
+
+    /// Goes on; jobs that became due while held follow the firing rule (as after downtime).
+    public func resume(by: String) async throws(Refusal) {
+        await beginCommand()
+        defer { endCommand() }
+        try await journalOrRefuse("resume") { try await journal.append(JournalEvent(at: time.now(), kind: "resume", detail: "by \(by)")) }
+        held = false
+        logger.notice("resume", metadata: ["by": "\(by)"])
+        wake.signal()
+    }
+
+    public var isHeld: Bool { held }
+
+    /// Stops firing new jobs. Deliveries waiting to retry stop at once; a call on the wire gets up to
+    /// `grace` seconds to finish and be journaled. What is left stays in flight in the journal (cut
+    /// off) and is sent again, with the same webhook-id, after restart.
+    public func shutdown(grace: TimeInterval) async {
+        stopping = true
+        wake.signal()
+        // Deliveries still waiting for room are left in flight in the journal: cut off, sent after restart.
+        dropWaiting()
+        for delivery in active.values { delivery.task.cancel() }
+        let deadline = Date().addingTimeInterval(grace)
+        while !active.isEmpty && Date() < deadline {
+            try? await Task.sleep(nanoseconds: 20_000_000)
+        }
+        let cutOff = records.values.filter { $0.state == .inflight }.count
+        await note(JournalEvent(at: time.now(), kind: "stop", detail: "\(cutOff) deliveries cut off"))
+        logger.info("scheduler stopped", metadata: ["cut_off": "\(cutOff)"])
+    }
+
+    public var currentOverrides: [String: ItemOverride] { overrides }
+
+    public func snapshot(nextCount: Int = 10) -> SchedulerSnapshot {
+        let onAir = live.sorted { $0.key < $1.key }.compactMap { id, since in
+            item(id).map { SchedulerSnapshot.OnAir(item: $0.id, title: $0.title, since: since, until: $0.end) }
+        }
+        let now = time.now()
+        var copy = queue
+        var next: [PlannedJob] = []
+        var overdue = 0
+        while let entry = copy.min, next.count < nextCount || entry.job.instant <= now {
+            copy.removeMin()
+            if entry.job.instant <= now { overdue += 1 }
+            if next.count < nextCount { next.append(entry.job) }
+        }
+        return SchedulerSnapshot(schedule: schedule, held: held, onAir: onAir, next: next, records: records,
+                                 inFlight: active.count + waitingIDs.count, retrying: retrying, overdue: overdue,
+                                 journalTrouble: journalTrouble)
+    }
+
+    /// For tests: waits until no delivery is in flight.
+    public func idle() async {
+        while let delivery = active.values.first { await delivery.task.value }
+    }
+}
