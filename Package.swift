@@ -3,7 +3,7 @@ import PackageDescription
 
 let package = Package(
     name: "OnAir",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "onair", targets: ["onair"]),
         .library(name: "OnAirDaemon", targets: ["OnAirDaemon"]),

@@ -66,11 +66,18 @@ private final class Engine: @unchecked Sendable {
     private var turns = Deque<String>()
     private var active: [UInt: Transfer] = [:]
     private var perHost: [String: Int] = [:]
+    /// Owned by the worker: calls held for their instant, soonest first, and how many of them
+    /// have their handle built already (bounded, so a huge instant cannot hold memory unbounded).
+    private var cued: [Request] = []
+    private var prepared = 0
+    private static let maximumPrepared = 2048
     private let finished = DispatchSemaphore(value: 0)
 
     struct Request {
         var request: HTTPRequest
         var continuation: CheckedContinuation<TransferResult, Never>
+        /// Built ahead for a cued call, so that at its instant the handle only has to be added.
+        var transfer: Transfer?
 
         /// What libcurl shares connections by: scheme, host and port (or the Unix socket).
         var host: String {
@@ -78,10 +85,21 @@ private final class Engine: @unchecked Sendable {
             return URLOrigin.of(request.url) ?? request.url
         }
 
+        func resolve(_ result: TransferResult) {
+            if let transfer { transfer.finish(result) } else { continuation.resume(returning: result) }
+        }
+
         func fail(_ code: CURLcode, _ message: String) {
-            continuation.resume(returning: TransferResult(kind: .failure(code: Int(code.rawValue), message: message), totalTime: 0))
+            resolve(TransferResult(kind: .failure(code: Int(code.rawValue), message: message), totalTime: 0))
+        }
+
+        func notSent(_ reason: String) {
+            resolve(TransferResult(kind: .notSent(reason: reason), totalTime: 0))
         }
     }
+
+    /// How close to a cue's instant the worker stops polling and sleeps to the instant itself.
+    private static let preciseWindow: TimeInterval = 0.002
 
     init(maxConnectionsPerHost: Int, maxTransfers: Int) {
         self.maxTransfers = max(1, maxTransfers)
@@ -103,9 +121,47 @@ private final class Engine: @unchecked Sendable {
         }
         if accepted {
             curl_multi_wakeup(multi)
+            // A withdrawn cue is let go at once rather than at its instant.
+            request.request.cue?.onWithdraw { [self] in curl_multi_wakeup(self.multi) }
         } else {
-            request.fail(CURLE_ABORTED_BY_CALLBACK, "shutting down")
+            request.notSent("shutting down")
         }
+    }
+
+    /// A cued call waits here; its handle is built now, while there is time.
+    private func hold(_ request: Request) {
+        var request = request
+        if prepared < Self.maximumPrepared, request.transfer == nil {
+            do {
+                request.transfer = try Transfer(request: request.request, host: request.host, continuation: request.continuation)
+                prepared += 1
+            } catch {
+                request.fail(CURLE_FAILED_INIT, "\(error)")
+                return
+            }
+        }
+        let at = request.request.cue!.at
+        let position = cued.firstIndex { $0.request.cue!.at > at } ?? cued.endIndex
+        cued.insert(request, at: position)
+    }
+
+    /// Lets go the cued calls whose instant has come and drops the withdrawn ones. Returns the
+    /// seconds until the next cue, if any.
+    private func releaseCued() -> TimeInterval? {
+        guard !cued.isEmpty else { return nil }
+        cued.removeAll { request in
+            guard request.request.cue!.current == .withdrawn else { return false }
+            if request.transfer != nil { prepared -= 1 }
+            request.notSent("withdrawn before its instant")
+            return true
+        }
+        let now = Date()
+        while let first = cued.first, first.request.cue!.at <= now {
+            cued.removeFirst()
+            if first.transfer != nil { prepared -= 1 }
+            if first.request.cue!.release() { enqueue(first) } else { first.notSent("withdrawn before its instant") }
+        }
+        return cued.first.map { $0.request.cue!.at.timeIntervalSince(now) }
     }
 
     private func enqueue(_ request: Request) {
@@ -124,7 +180,7 @@ private final class Engine: @unchecked Sendable {
             var queue = waiting.removeValue(forKey: host) ?? []
             while perHost[host, default: 0] < maxPerHost, active.count < maxTransfers, let next = queue.popFirst() {
                 do {
-                    let transfer = try Transfer(request: next.request, host: host, continuation: next.continuation)
+                    let transfer = try next.transfer ?? Transfer(request: next.request, host: host, continuation: next.continuation)
                     active[UInt(bitPattern: transfer.easy)] = transfer
                     perHost[host, default: 0] += 1
                     curl_multi_add_handle(multi, transfer.easy)
@@ -158,19 +214,31 @@ private final class Engine: @unchecked Sendable {
                 defer { incoming.removeAll() }
                 return (incoming, stopping)
             }
-            batch.forEach(enqueue)
+            for request in batch {
+                if request.request.cue != nil { hold(request) } else { enqueue(request) }
+            }
             if stop {
                 for transfer in active.values {
                     curl_multi_remove_handle(multi, transfer.easy)
                     transfer.finish(TransferResult(kind: .failure(code: Int(CURLE_ABORTED_BY_CALLBACK.rawValue),
                                                                   message: "shutting down"), totalTime: 0))
                 }
-                for request in waiting.values.joined() { request.fail(CURLE_ABORTED_BY_CALLBACK, "shutting down") }
+                // Never begun: nothing reached a platform.
+                for request in waiting.values.joined() { request.notSent("shutting down") }
+                for request in cued { request.notSent("shutting down") }
+                cued.removeAll()
                 active.removeAll()
                 waiting.removeAll()
                 turns.removeAll()
                 finished.signal()
                 return
+            }
+            var untilCue = releaseCued()
+            if let wait = untilCue, wait <= Self.preciseWindow {
+                // The last stretch is slept on this thread, not polled: curl_multi_poll counts in
+                // whole milliseconds, and a call must leave at its instant, not up to 1 ms after.
+                if wait > 0 { usleep(UInt32(wait * 1_000_000)) }
+                untilCue = releaseCued()
             }
             admit()
             curl_multi_perform(multi, &running)
@@ -187,7 +255,11 @@ private final class Engine: @unchecked Sendable {
                 }
             }
             if admit() { continue }    // start what was admitted at once rather than after a poll
-            curl_multi_poll(multi, nil, 0, 1000, nil)
+            var timeout: Int32 = 1000
+            if let wait = untilCue ?? (cued.first.map { $0.request.cue!.at.timeIntervalSinceNow }) {
+                timeout = Int32(max(0, min(1000, ((wait - Self.preciseWindow) * 1000).rounded(.down))))
+            }
+            curl_multi_poll(multi, nil, 0, timeout, nil)
         }
     }
 }

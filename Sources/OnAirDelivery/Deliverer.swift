@@ -8,6 +8,8 @@ public enum DeliveryResult: Sendable, Hashable {
     /// Stopped by shutdown before it could finish; the journal keeps it in flight and it is sent
     /// again (same webhook-id) after restart.
     case cancelled(attempts: Int)
+    /// A cued first attempt taken back before its instant: nothing was sent.
+    case withdrawn
 }
 
 /// Gets one send of a job through: attempts, classification, backoff, deadline.
@@ -37,7 +39,9 @@ public struct Deliverer: Sendable {
     /// Attempts the send until it is delivered, fails for good, or reaches `deadline`.
     /// `firstAttempt` continues a count after a restart; `record` is called after every attempt
     /// (the daemon journals it before going on).
-    public func deliver(_ context: DeliveryContext, target: Target, deadline: Date, firstAttempt: Int = 1,
+    /// With a `cue`, the first attempt is rendered and signed now and held by the transport until
+    /// `cue.at`; withdrawing the cue before then ends the delivery as `.withdrawn`.
+    public func deliver(_ context: DeliveryContext, target: Target, deadline: Date, firstAttempt: Int = 1, cue: Cue? = nil,
                         record: @Sendable (AttemptRecord) async -> Void) async -> DeliveryResult {
         var attempt = firstAttempt
         var failures = 0
@@ -47,18 +51,24 @@ public struct Deliverer: Sendable {
         }()
         while true {
             if Task.isCancelled { return .cancelled(attempts: attempt - firstAttempt) }
-            let started = time.now()
+            let cued = attempt == firstAttempt ? cue : nil
+            let started = cued?.at ?? time.now()
             var entry = AttemptRecord(job: context.job.id.description, target: target.name, webhookID: context.webhookID,
                                       send: context.send, attempt: attempt, startedAt: started, status: nil, error: nil,
                                       totalTime: 0, outcome: "", detail: nil)
             let outcome: AttemptOutcome
             do {
-                let (request, redactor) = try builder.request(context, target: target, sendingAt: started)
+                var (request, redactor) = try builder.request(context, target: target, sendingAt: started)
+                request.cue = cued
                 let result = await transport.perform(request)
                 entry.totalTime = result.totalTime
                 switch result.kind {
                 case .response(let response): entry.status = response.status
                 case .failure(_, let message): entry.error = redactor.scrub(message)
+                case .notSent:
+                    // Nothing left: no attempt to record.
+                    if cued?.current == .withdrawn { return .withdrawn }
+                    return .cancelled(attempts: attempt - firstAttempt)
                 }
                 switch OutcomeClassifier.classify(result, expect: expect, now: time.now()) {
                 case .retryable(let reason, let after): outcome = .retryable(reason: redactor.scrub(reason), retryAfter: after)

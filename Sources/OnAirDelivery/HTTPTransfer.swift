@@ -35,6 +35,8 @@ public struct HTTPRequest: Sendable {
     public var unixSocket: String?
     /// The response body is read up to this many bytes (64 KiB for platforms, more for the CLI).
     public var maximumResponseBytes: Int = CurlClient.maximumBodySize
+    /// Held by the transport until `cue.at`, and not sent at all if withdrawn before then.
+    public var cue: Cue?
 
     public init(method: String, url: String, headers: [Header] = [], body: [UInt8]? = nil, timeout: Double = 10,
                 connectTimeout: Double? = nil, caFile: String? = nil, basicAuth: BasicCredentials? = nil) {
@@ -77,6 +79,9 @@ public struct TransferResult: Sendable {
         case response(HTTPResponse)
         /// `code` is libcurl's CURLcode; `message` its error text.
         case failure(code: Int, message: String)
+        /// The call never left: withdrawn before its instant, or the transport was shutting down
+        /// before it began. Nothing reached the platform.
+        case notSent(reason: String)
     }
 
     public var kind: Kind

@@ -26,6 +26,8 @@ public enum OutcomeClassifier {
 
     public static func classify(_ result: TransferResult, expect: ResponseExpectation?, now: Date = Date()) -> AttemptOutcome {
         switch result.kind {
+        case .notSent(let reason):
+            return .retryable(reason: reason, retryAfter: nil)
         case .failure(let code, let message):
             if permanentCurlCodes.contains(code) { return .permanent(reason: message) }
             return .retryable(reason: message, retryAfter: nil)

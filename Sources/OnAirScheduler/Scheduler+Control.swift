@@ -53,6 +53,7 @@ extension Scheduler {
     public func reload(_ newSchedule: Schedule, file: String = "schedule") async throws(ScheduleError) {
         await beginCommand()
         defer { endCommand() }
+        withdrawArmed { _ in true }    // what left at its instant counts as live below; the rest is re-armed
         let stranded = strandedStreams(in: newSchedule, file: file)
         guard stranded.isEmpty else { throw ScheduleError(diagnostics: stranded) }
         let before = plannedCount
@@ -115,7 +116,8 @@ extension Scheduler {
         await beginCommand()
         defer { endCommand() }
         try await journalOrRefuse("hold") { try await journal.append(JournalEvent(at: time.now(), kind: "hold", detail: "by \(by)")) }
-        held = true
+        if state == .running { state = .held }
+        withdrawArmed { _ in true }
         logger.notice("hold: no job fires until resume", metadata: ["by": "\(by)"])
         wake.signal()
     }
@@ -125,7 +127,7 @@ extension Scheduler {
         await beginCommand()
         defer { endCommand() }
         try await journalOrRefuse("resume") { try await journal.append(JournalEvent(at: time.now(), kind: "resume", detail: "by \(by)")) }
-        held = false
+        if state == .held { state = .running }
         logger.notice("resume", metadata: ["by": "\(by)"])
         wake.signal()
     }
@@ -136,14 +138,19 @@ extension Scheduler {
     /// `grace` seconds to finish and be journaled. What is left stays in flight in the journal (cut
     /// off) and is sent again, with the same webhook-id, after restart.
     public func shutdown(grace: TimeInterval) async {
-        stopping = true
+        state = .stopping
         wake.signal()
-        // Deliveries still waiting for room are left in flight in the journal: cut off, sent after restart.
+        // Armed calls that have not left never will: armed on disk, they are pending after restart
+        // (or cut off, once their instant has passed). Deliveries still waiting for room are left in
+        // flight in the journal: cut off, sent after restart.
+        withdrawArmed { _ in true }
         dropWaiting()
-        for delivery in active.values { delivery.task.cancel() }
-        let deadline = Date().addingTimeInterval(grace)
-        while !active.isEmpty && Date() < deadline {
-            try? await Task.sleep(nanoseconds: 20_000_000)
+        for delivery in tasks.values { delivery.task.cancel() }
+        // The grace is elapsed time, not wall-clock time: a clock step must not cut it short or stretch it.
+        let clock = ContinuousClock()
+        let end = clock.now.advanced(by: .milliseconds(Int(grace * 1000)))
+        while !tasks.isEmpty && clock.now < end {
+            try? await Task.sleep(for: .milliseconds(20))
         }
         let cutOff = records.values.filter { $0.state == .inflight }.count
         await note(JournalEvent(at: time.now(), kind: "stop", detail: "\(cutOff) deliveries cut off"))
@@ -157,21 +164,28 @@ extension Scheduler {
             item(id).map { SchedulerSnapshot.OnAir(item: $0.id, title: $0.title, since: since, until: $0.end) }
         }
         let now = time.now()
-        var copy = queue
-        var next: [PlannedJob] = []
-        var overdue = 0
-        while let entry = copy.min, next.count < nextCount || entry.job.instant <= now {
-            copy.removeMin()
-            if entry.job.instant <= now { overdue += 1 }
-            if next.count < nextCount { next.append(entry.job) }
+        let overdue = queue.unordered.count { $0.job.instant <= now }
+        var inFlight = 0
+        var retrying: [JobID: String] = [:]
+        for (id, phase) in phases {
+            switch phase {
+            case .armed(_, let cue, _): if cue.current == .released { inFlight += 1 }
+            case .delivering(_, let why?): inFlight += 1; retrying[id] = why
+            case .delivering, .waitingForRoom: inFlight += 1
+            case .journaling, .writingOutcome: break
+            }
         }
-        return SchedulerSnapshot(schedule: schedule, held: held, onAir: onAir, next: next, records: records,
-                                 inFlight: active.count + waitingIDs.count, retrying: retrying, overdue: overdue,
-                                 journalTrouble: journalTrouble)
+        return SchedulerSnapshot(schedule: schedule, held: held, onAir: onAir, next: nextJobs(nextCount), records: records,
+                                 inFlight: inFlight, retrying: retrying, overdue: overdue, journalTrouble: journalTrouble)
     }
 
     /// For tests: waits until no delivery is in flight.
     public func idle() async {
-        while let delivery = active.values.first { await delivery.task.value }
+        while let delivery = tasks.first(where: { !isWaitingForItsInstant($0.key) })?.value { await delivery.task.value }
+    }
+
+    private func isWaitingForItsInstant(_ id: JobID) -> Bool {
+        if case .armed(_, let cue, _)? = phases[id] { return cue.current == .waiting }
+        return false
     }
 }

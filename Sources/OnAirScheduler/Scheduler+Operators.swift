@@ -54,9 +54,22 @@ extension Scheduler {
     /// A journal write of jobs taken for firing lasts milliseconds; a command about the same item
     /// waits for it rather than acting on a half-made decision.
     private func waitUntilUnclaimed(_ item: String) async {
-        for _ in 0..<1000 where jobs(of: item).contains(where: { claimed.contains($0.id) }) {
+        for _ in 0..<1000 where jobs(of: item).contains(where: { isBeingWritten($0.id) }) {
             try? await Task.sleep(nanoseconds: 5_000_000)
         }
+    }
+
+    private func isBeingWritten(_ id: JobID) -> Bool {
+        switch phases[id] {
+        case .journaling?, .writingOutcome?: true
+        default: false
+        }
+    }
+
+    /// Takes back the item's armed calls before a command looks at it: one that left at its
+    /// instant counts as sent from then on; the rest are pending again.
+    private func withdrawArmed(of item: String) {
+        withdrawArmed { $0.item == item }
     }
 
     /// The item's jobs of `action` that are not final, as cancelled records.
@@ -113,6 +126,7 @@ extension Scheduler {
         let jobs = self.jobs(of: id, action).sorted { $0.target < $1.target }
         guard !jobs.isEmpty else { throw Refusal("no target of '\(id)' takes a \(action.rawValue) call") }
         await waitUntilUnclaimed(id)
+        withdrawArmed(of: id)
         let now = time.now()
         var alsoWrite: [JobRecord] = []
         var superseded: [(id: JobID, send: Int, task: Task<Void, Never>?)] = []
@@ -120,7 +134,7 @@ extension Scheduler {
             // A stop always works (SPEC 2.1): sends of the item still under way, a stop being retried
             // among them, give way to it, and what had not started yet will not start.
             for job in self.jobs(of: id) where isDelivering(job.id) {
-                superseded.append((job.id, records[job.id]?.send ?? 0, active[job.id]?.task))
+                superseded.append((job.id, records[job.id]?.send ?? 0, tasks[job.id]?.task))
             }
             alsoWrite += cancelled(id, .prepare, now: now, why: "item stopped by hand by \(by)")
             alsoWrite += cancelled(id, .start, now: now, why: "item stopped by hand by \(by)")
@@ -144,7 +158,6 @@ extension Scheduler {
         for old in superseded {
             old.task?.cancel()
             removeWaiting(old.id, send: old.send)
-            if old.id.action != .stop { retrying[old.id] = nil }
         }
         await note(JournalEvent(at: now, kind: action.rawValue, detail: "\(id) sent by hand by \(by)"))
         replan()
@@ -184,6 +197,8 @@ extension Scheduler {
         await beginCommand()
         defer { endCommand() }
         let item = try onlineItem(id)
+        await waitUntilUnclaimed(id)
+        withdrawArmed(of: id)
         if hasStopped(id) { throw Refusal("'\(id)' was already stopped, or its stop is being delivered; nothing to extend") }
         let end = item.end.addingTimeInterval(TimeInterval(seconds))
         try refuseOverlap("extend", item, from: min(item.start, live[id] ?? item.start), to: end)
@@ -196,6 +211,8 @@ extension Scheduler {
         await beginCommand()
         defer { endCommand() }
         let item = try onlineItem(id)
+        await waitUntilUnclaimed(id)
+        withdrawArmed(of: id)
         if hasStarted(id) { throw Refusal("'\(id)' has already started; use extend to move its end") }
         let shift = TimeInterval(seconds)
         try refuseOverlap("delay", item, from: item.start.addingTimeInterval(shift), to: item.end.addingTimeInterval(shift))
@@ -215,10 +232,10 @@ extension Scheduler {
         // extend at the end instant would answer "now ends at …" after the stop went out): they
         // are claimed, so the loop passes them over, and re-queued by the replan below.
         let held = jobs(of: id).map(\.id).filter { !isDelivering($0) }
-        claimed.formUnion(held)
+        for job in held { phases[job] = .journaling }
         var refusal: Refusal?
         do { try await journalOrRefuse("change") { [o] in try await journal.save(o) } } catch { refusal = error }
-        claimed.subtract(held)    // before the replan, which passes over claimed jobs
+        for job in held where phases[job].map(Self.isJournaling) == true { phases[job] = nil }    // before the replan, which passes over them
         if let refusal {
             replan()              // the held jobs back in the queue at their unchanged times
             wake.signal()
@@ -237,8 +254,9 @@ extension Scheduler {
         await beginCommand()
         defer { endCommand() }
         _ = try onlineItem(id)
-        if hasStarted(id) && !hasStopped(id) { throw Refusal("'\(id)' is on air; use stop") }
         await waitUntilUnclaimed(id)
+        withdrawArmed(of: id)
+        if hasStarted(id) && !hasStopped(id) { throw Refusal("'\(id)' is on air; use stop") }
         if jobs(of: id).contains(where: { isDelivering($0.id) }) {
             throw Refusal("a call of '\(id)' is being delivered right now; use stop")
         }

@@ -40,7 +40,7 @@ struct ControlClient {
         let result = await client.perform(request)
         switch result.kind {
         case .response(let response): return .answer(status: response.status, body: Data(response.body))
-        case .failure(_, let message): return .down("control socket \(socket): \(message)")
+        case .failure(_, let message), .notSent(let message): return .down("control socket \(socket): \(message)")
         }
     }
 

@@ -42,6 +42,12 @@ final class RecordingTransport: HTTPTransport, @unchecked Sendable {
     func release() { gate.open() }
 
     func perform(_ request: HTTPRequest) async -> TransferResult {
+        // A cued call waits for its instant on the manual clock, as libcurl's engine does on the
+        // real one, and is not sent at all when withdrawn first.
+        if let cue = request.cue {
+            while cue.current == .waiting && time.now() < cue.at { try? await Task.sleep(nanoseconds: 1_000_000) }
+            guard cue.release() else { return TransferResult(kind: .notSent(reason: "withdrawn"), totalTime: 0) }
+        }
         await gate.pass()
         let json = request.body.flatMap { try? JSONSerialization.jsonObject(with: Data($0)) as? [String: Any] }
         let data = json?["data"] as? [String: Any]

@@ -330,10 +330,6 @@ struct ControlAPI {
                 try await scheduler.resume(by: who)
                 return "resumed: due jobs follow the recovery rules"
             }
-        case ("POST", ["v1", "debug", "stall"]) where ProcessInfo.processInfo.environment["ONAIR_DEBUG_STALL"] == "1":
-            let seconds = min(60, query("seconds").flatMap(Double.init) ?? 5)
-            Task { await scheduler.stall(seconds: seconds) }
-            return Self.json(Answer(ok: true, message: "scheduler stalls for \(seconds) s"))
         case ("POST", ["v1", "reload"]):
             switch await daemon.reload() {
             case .success(let schedule):

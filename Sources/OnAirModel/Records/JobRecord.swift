@@ -7,6 +7,10 @@ public enum JobState: String, Sendable, Codable, CaseIterable {
     /// Handed to delivery. Found at start-up, it was cut off by a crash: it is sent again with the
     /// same webhook-id.
     case inflight
+    /// Ready ahead of its instant: rendered, signed and held by the transport, its call may leave
+    /// from `instant` on. Written before the instant, so that at the instant no write remains
+    /// (SPEC 4). Found at start-up with its instant passed, it counts as cut off; still ahead, as pending.
+    case armed
     case delivered
     /// Failed for good: a permanent error or its deadline passed.
     case failed

@@ -1,0 +1,47 @@
+import Foundation
+import OnAirDelivery
+import OnAirModel
+
+/// Where a job is on its way to a platform, one value per job instead of parallel collections.
+/// A job without a phase is pending in the queue, or final.
+enum JobPhase {
+    /// Its records are being written before its call is handed over; for everyone else it is
+    /// already being delivered (not to be queued again, sent by hand or skipped twice).
+    case journaling
+    /// Journaled armed and cued in the transport for its instant. `previous` is its record before
+    /// arming, which counts again if the cue is withdrawn in time.
+    case armed(send: Int, cue: Cue, previous: JobRecord?)
+    /// Fired, and waiting for room: its target has as many deliveries under way as it may.
+    case waitingForRoom(send: Int)
+    /// Handed to delivery: on the wire or between retries (`retrying`: why the last attempt failed).
+    case delivering(send: Int, retrying: String?)
+    /// Answered; the outcome is being written (again, while the journal refuses it).
+    case writingOutcome(send: Int)
+
+    /// The send this phase is about, once one is decided.
+    var send: Int? {
+        switch self {
+        case .journaling: nil
+        case .armed(let send, _, _), .waitingForRoom(let send), .delivering(let send, _), .writingOutcome(let send): send
+        }
+    }
+
+    var retryReason: String? {
+        if case .delivering(_, let why) = self { return why }
+        return nil
+    }
+
+    var isArmed: Bool {
+        if case .armed = self { return true }
+        return false
+    }
+}
+
+/// Whether the scheduler fires jobs (SPEC 2): running, held by an operator, or stopping for good.
+enum RunState: Equatable {
+    case running
+    /// No job fires until resume; what falls due meanwhile follows the firing rule at resume.
+    case held
+    /// Shutting down: nothing new fires; what is on the wire gets its grace period.
+    case stopping
+}

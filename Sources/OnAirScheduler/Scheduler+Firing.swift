@@ -1,0 +1,242 @@
+import Foundation
+import OnAirModel
+import OnAirDelivery
+import OnAirJournal
+import Logging
+
+/// A job about to go out, with everything decided before its record is written.
+struct Firing {
+    var job: PlannedJob
+    var record: JobRecord
+    var item: Item
+    var target: Target
+    var deadline: Date
+    /// For an armed job: the transport holds its call until the instant.
+    var cue: Cue?
+}
+
+/// A fired job waiting for room on its target.
+struct PendingLaunch {
+    var firing: Firing
+    var after: [Latch]
+    var answered: Latch?
+    var report: Scheduler.FirstAnswerReport?
+}
+
+/// Firing, arming and delivering: the journal write comes before the call, and for a job that
+/// is armed it comes before the instant too.
+extension Scheduler {
+    /// How an operator's send hears of each target's first answer.
+    typealias FirstAnswerReport = @Sendable (FirstAnswer) -> Void
+
+    /// Handed to delivery, armed, or about to be.
+    func isDelivering(_ id: JobID) -> Bool { phases[id] != nil }
+
+    /// Fires jobs due together (in firing order): decides each one's fate, writes all their
+    /// records in one transaction (one fsync for a whole burst, before any call leaves), then
+    /// hands the calls to delivery. `alsoWrite` joins that transaction (an operator's send
+    /// cancels or restores other jobs of the item: all of it is on disk, or none).
+    /// `superseding`: an operator's stop replaces a send of the same job still under way.
+    /// Returns false when the records could not be written (nothing was sent, nothing changed).
+    @discardableResult
+    func fire(_ jobs: [PlannedJob], now: Date, manualBy: String? = nil, alsoWrite: [JobRecord] = [],
+              superseding: Bool = false, report: FirstAnswerReport? = nil) async -> Bool {
+        var firings: [Firing] = []
+        var missed: [(job: PlannedJob, record: JobRecord)] = []
+        firings.reserveCapacity(jobs.count)
+        for job in jobs where superseding || !isDelivering(job.id) {
+            // A scheduled job an operator settled while it waited in the queue (skip, stop by hand,
+            // written in memory before its commit) is not sent: a start that got past a skip would
+            // go on air with its stops cancelled.
+            if manualBy == nil, records[job.id]?.state.isFinal == true { continue }
+            guard let item = item(job.itemID), let target = targetsByName[job.target] else { continue }
+            switch rule.decide(job, record: records[job.id], now: now, manualBy: manualBy) {
+            case .missed(let record): missed.append((job, record))
+            case .fire(let record, let job, let deadline):
+                firings.append(Firing(job: job, record: record, item: item, target: target, deadline: deadline))
+            }
+        }
+        // From here until each is handed to its lane, the batch is being delivered for everyone
+        // else: the awaits below let reloads, overrides and operators in.
+        let before = firings.map { ($0.job.id, phases[$0.job.id]) }
+        for firing in firings { phases[firing.job.id] = .journaling }
+        guard await persist(alsoWrite + missed.map(\.record) + firings.map(\.record)) else {
+            // Not on disk, so it does not count. A scheduled job is tried again shortly rather
+            // than sent unrecorded; an operator's send is refused and can be repeated.
+            for (id, phase) in before where phases[id].map(Self.isJournaling) == true { phases[id] = phase }
+            if manualBy == nil { for firing in firings { requeueLater(firing.job) } }
+            for (job, _) in missed where manualBy == nil { requeueLater(job) }
+            return false
+        }
+        for (job, record) in missed {
+            logger.warning("job missed", metadata: Self.metadata(job, record, lateness: now.timeIntervalSince(job.instant)))
+        }
+        for firing in firings where phases[firing.job.id].map(Self.isJournaling) == true { phases[firing.job.id] = nil }
+        // Shut down while the records were written: they are journaled in flight, so they are cut
+        // off and go out after restart with the same webhook-id.
+        guard !stopping else { return true }
+        launchInOrder(firings, report: report)
+        return true
+    }
+
+    /// Arms the jobs whose instant comes within `armLead`: decided now, journaled "armed" in one
+    /// transaction, rendered and cued in the transport, so that at the instant only the send is left.
+    /// A job the write or a command overtook goes back to the queue and fires the ordinary way.
+    func armUpcoming(now: Date) async {
+        let horizon = now.addingTimeInterval(armLead)
+        var upcoming: [PlannedJob] = []
+        while let first = queue.min, first.job.instant > now, first.job.instant <= horizon { upcoming.append(queue.removeMin().job) }
+        guard !upcoming.isEmpty else { return }
+        var firings: [Firing] = []
+        var previous: [JobID: JobRecord] = [:]
+        for job in upcoming where !isDelivering(job.id) && records[job.id]?.state.isFinal != true {
+            guard let item = item(job.itemID), let target = targetsByName[job.target],
+                  case .fire(let record, let job, let deadline)? = rule.arm(job, record: records[job.id], now: now) else { continue }
+            previous[job.id] = records[job.id]
+            firings.append(Firing(job: job, record: record, item: item, target: target, deadline: deadline, cue: Cue(at: job.instant)))
+        }
+        for firing in firings { phases[firing.job.id] = .journaling }
+        let written = await persist(firings.map(\.record))
+        var armed: [Firing] = []
+        for firing in firings {
+            let id = firing.job.id
+            guard phases[id].map(Self.isJournaling) == true else { continue }
+            phases[id] = nil
+            // Overtaken while the records were written: the disk is refusing writes, a hold, a
+            // reload or an override moved the job. Its record in memory is what it was; the
+            // "armed" on disk is harmless (see FiringRule.recovered).
+            guard written, state == .running, isPlanned(firing.job) else {
+                if written { restore(id, previous[id]) }
+                if !stopping { requeueIfPlanned(id) }
+                continue
+            }
+            phases[id] = .armed(send: firing.record.send, cue: firing.cue!, previous: previous[id])
+            armed.append(firing)
+        }
+        launchInOrder(armed, report: nil)
+    }
+
+    /// At one instant a stop goes to a platform before another item's prepare or start, and is
+    /// answered first (its first attempt, not its retries): a start that overtook the stop of
+    /// the item before could be ended by it.
+    private func launchInOrder(_ firings: [Firing], report: FirstAnswerReport?) {
+        var stops: [String: [Latch]] = [:]
+        for firing in firings {
+            let key = "\(firing.job.target) \(firing.job.instant.timeIntervalSince1970)"
+            if firing.job.action == .stop {
+                let answered = Latch()
+                stops[key, default: []].append(answered)
+                launch(firing, answered: answered, report: report)
+            } else {
+                launch(firing, after: stops[key] ?? [], report: report)
+            }
+        }
+    }
+
+    static func isJournaling(_ phase: JobPhase) -> Bool {
+        if case .journaling = phase { return true }
+        return false
+    }
+
+    /// Takes back armed calls that have not left (`which` chooses them): they are pending again,
+    /// their records as before arming. One that had already left at its instant is being
+    /// delivered from now on. Returns how many were taken back.
+    @discardableResult
+    func withdrawArmed(_ which: (JobID) -> Bool) -> Int {
+        var withdrawn = 0
+        for (id, phase) in phases {
+            guard case .armed(let send, let cue, let previous) = phase, which(id) else { continue }
+            if cue.withdraw() {
+                removeWaiting(id)
+                tasks[id] = nil
+                phases[id] = nil
+                restore(id, previous)
+                requeueIfPlanned(id)
+                withdrawn += 1
+            } else {
+                phases[id] = .delivering(send: send, retrying: phase.retryReason)
+                if records[id]?.state == .armed { records[id]?.state = .inflight }
+            }
+        }
+        return withdrawn
+    }
+
+    private func restore(_ id: JobID, _ previous: JobRecord?) {
+        records[id] = previous
+    }
+
+    /// Log metadata for a job, made only when a line is written: a burst of thousands of jobs
+    /// must not carry a dictionary each while it waits.
+    static func metadata(_ job: PlannedJob, _ record: JobRecord, lateness: TimeInterval?) -> Logger.Metadata {
+        var meta: Logger.Metadata = ["item": "\(job.itemID)", "action": "\(job.action.rawValue)", "target": "\(job.target)",
+                                     "webhook_id": "\(WebhookSigner.webhookID(job: job.id, send: record.send))"]
+        if let lateness { meta["lateness"] = lateness >= 10 ? "\(Int(lateness))s" : "\(String(format: "%.1f", lateness))s" }
+        return meta
+    }
+
+    /// Hands a fired (or armed) job, already journaled, to its delivery lane, or to the target's
+    /// waiting line when it has enough deliveries under way. It waits for `after` before its first
+    /// attempt, and opens `answered` after it.
+    private func launch(_ firing: Firing, after: [Latch] = [], answered: Latch? = nil, report: FirstAnswerReport? = nil) {
+        logger.info(firing.cue == nil ? "firing" : "armed", metadata: Self.metadata(firing.job, firing.record, lateness: firing.record.lateBy))
+        let target = firing.job.target
+        guard underWay[target, default: 0] < deliveriesPerTarget else {
+            waitingToLaunch[target, default: []].append(PendingLaunch(firing: firing, after: after, answered: answered, report: report))
+            if firing.cue == nil { phases[firing.job.id] = .waitingForRoom(send: firing.record.send) }
+            return
+        }
+        start(firing, after: after, answered: answered, report: report)
+    }
+
+    /// Starts the next waiting deliveries of `target` while it has room.
+    func launchWaiting(for target: String) {
+        while !stopping, underWay[target, default: 0] < deliveriesPerTarget,
+              let next = waitingToLaunch[target]?.popFirst() {
+            if waitingToLaunch[target]?.isEmpty == true { waitingToLaunch[target] = nil }
+            start(next.firing, after: next.after, answered: next.answered, report: next.report)
+        }
+    }
+
+    /// Takes a job's send out of the target's waiting line (an operator's stop supersedes it, or
+    /// a withdrawal); `send` nil takes every send of it.
+    func removeWaiting(_ id: JobID, send: Int? = nil) {
+        guard waitingToLaunch[id.target] != nil else { return }
+        waitingToLaunch[id.target]?.removeAll { $0.firing.job.id == id && (send == nil || $0.firing.record.send == send) }
+        if waitingToLaunch[id.target]?.isEmpty == true { waitingToLaunch[id.target] = nil }
+    }
+
+    /// Shutdown: what waits for room stays in flight in the journal (cut off, sent after restart).
+    func dropWaiting() {
+        for line in waitingToLaunch.values {
+            for pending in line where phases[pending.firing.job.id]?.isArmed != true { phases[pending.firing.job.id] = nil }
+        }
+        waitingToLaunch.removeAll()
+    }
+
+    private func start(_ firing: Firing, after: [Latch], answered: Latch?, report: FirstAnswerReport?) {
+        underWay[firing.job.target, default: 0] += 1
+        let job = firing.job, record = firing.record, target = firing.target, cue = firing.cue
+        let context = DeliveryContext(schedule: schedule, item: firing.item, job: job, send: record.send, timestamp: job.instant)
+        let deliverer = self.deliverer
+        let firstAttempt = record.attempts + 1
+        let id = job.id, send = record.send, targetName = target.name
+        let finalDeadline = firing.deadline
+        launches += 1
+        let launch = launches
+        // No suspension between handing over and recording: `finished` cannot run in between.
+        let task = lanes.enqueue(.init(item: job.itemID, target: job.target)) {
+            for latch in after { await latch.wait() }
+            let result = await deliverer.deliver(context, target: target, deadline: finalDeadline, firstAttempt: firstAttempt,
+                                                 cue: cue) { attempt in
+                await self.recordAttempt(attempt, for: id)
+                answered?.release()
+                if attempt.attempt == firstAttempt { report?(FirstAnswer(target: targetName, attempt: attempt)) }
+            }
+            answered?.release()    // cancelled before any attempt: do not hold anyone
+            report?(FirstAnswer(target: targetName, attempt: nil))    // only the first report per target counts
+            await self.finished(id, launch: launch, send: send, result)
+        }
+        tasks[id] = (launch, send, task)
+        if cue == nil { phases[id] = .delivering(send: send, retrying: nil) }
+    }
+}

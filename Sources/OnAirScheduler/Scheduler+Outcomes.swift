@@ -1,0 +1,144 @@
+import Foundation
+import OnAirModel
+import OnAirDelivery
+import OnAirJournal
+import Logging
+
+/// What comes back from delivery, and every journal write: each change counts only once it is on disk.
+extension Scheduler {
+    func recordAttempt(_ attempt: AttemptRecord, for id: JobID) async {
+        var meta: Logger.Metadata = ["job": "\(id)", "webhook_id": "\(attempt.webhookID)", "attempt": "\(attempt.attempt)",
+                                     "outcome": "\(attempt.outcome)"]
+        if let status = attempt.status { meta["status"] = "\(status)" }
+        if let error = attempt.error { meta["error"] = "\(error)" }
+        if let detail = attempt.detail, detail != attempt.error { meta["detail"] = "\(detail)" }
+        if attempt.outcome == "delivered" {
+            logger.info("delivered", metadata: meta)
+        } else {
+            logger.warning(attempt.outcome == "retry" ? "attempt failed, will retry" : "delivery failed", metadata: meta)
+        }
+        guard var record = records[id] else { return }
+        // A send that an operator's stop superseded: its attempt is history, the job is the new send's.
+        if record.send == attempt.send {
+            record.attempts = attempt.attempt
+            if record.state == .armed { record.state = .inflight }    // it left at its instant
+            record.updatedAt = time.now()
+            records[id] = record
+            if phases[id]?.send == attempt.send {
+                phases[id] = .delivering(send: attempt.send,
+                                         retrying: attempt.outcome == "retry" ? (attempt.detail ?? attempt.error ?? "failed") : nil)
+            }
+        }
+        do {
+            try await journaled { try await journal.save(attempt, job: record) }
+        } catch {
+            logger.critical("journal write failed", metadata: ["job": "\(id)", "error": "\(error)"])
+        }
+    }
+
+    func finished(_ id: JobID, launch: Int, send: Int, _ result: DeliveryResult) async {
+        if tasks[id]?.launch == launch { tasks[id] = nil }
+        underWay[id.target, default: 1] -= 1
+        if underWay[id.target] == 0 { underWay[id.target] = nil }
+        launchWaiting(for: id.target)
+        // Taken back before its instant: whoever withdrew it has put the job back already.
+        if case .withdrawn = result { return }
+        guard var record = records[id], record.send == send else { return }
+        let ours = phases[id]?.send == send
+        record.updatedAt = time.now()
+        switch result {
+        case .delivered:
+            record.state = .delivered
+            record.detail = nil
+        case .failed(let reason, _):
+            // Superseded by an operator's stop: it stays as the operator left it.
+            guard !record.state.isFinal else {
+                if ours { phases[id] = nil }
+                return
+            }
+            record.state = .failed
+            record.detail = reason
+        case .cancelled, .withdrawn:
+            // Stays in flight on disk: cut off, to be sent again after restart with the same webhook-id.
+            if ours { phases[id] = nil }
+            return
+        }
+        if ours { phases[id] = .writingOutcome(send: send) }
+        await persistOutcome(record)
+        if case .writingOutcome(send)? = phases[id] { phases[id] = nil }
+    }
+
+    /// An outcome the journal refused (a full disk) is written again until it is taken: dropping
+    /// it would leave the job in flight on disk and out of the queue, and a replan would send a
+    /// call that was answered. Meanwhile the job stays `.writingOutcome`, so nothing re-queues it; at
+    /// shutdown it is left in flight (cut off), as SPEC 4 recovers it. Tried once a second, as a
+    /// job that could not be fired is (`requeueLater`).
+    private func persistOutcome(_ record: JobRecord) async {
+        while !(await persist(record)) && !stopping {
+            try? await time.sleep(for: 1)
+            guard records[record.id]?.send == record.send, !(records[record.id]?.state.isFinal ?? false) else { return }
+        }
+    }
+
+    /// Several records in one transaction; each counts only once the whole write is on disk.
+    @discardableResult
+    func persist(_ batch: [JobRecord]) async -> Bool {
+        guard !batch.isEmpty else { return true }
+        let before = batch.map { records[$0.id] }
+        for record in batch {
+            records[record.id] = record
+            updateLive(record)
+        }
+        do {
+            try await journaled { try await journal.save(batch) }
+            return true
+        } catch {
+            // Not on disk, so it does not count: memory goes back to what the journal says.
+            for (record, old) in zip(batch, before) where records[record.id] == record { records[record.id] = old }
+            rebuildLive()
+            logger.critical("journal write failed", metadata: ["job": "\(batch[0].id)", "jobs": "\(batch.count)", "error": "\(error)"])
+            return false
+        }
+    }
+
+    @discardableResult
+    func persist(_ record: JobRecord) async -> Bool {
+        await persist([record])
+    }
+
+    /// Every journal write goes through here, so that a disk that refuses writes is known
+    /// (status is degraded, SPEC 3.2) from the first failure until the first success after it.
+    func journaled(_ write: () async throws -> Void) async throws {
+        do {
+            try await write()
+            if let trouble = journalTrouble {
+                logger.notice("the journal takes writes again", metadata: ["since": "\(WallClock.utcText(trouble.since))"])
+                journalTrouble = nil
+            }
+        } catch {
+            if journalTrouble == nil { journalTrouble = JournalTrouble(since: time.now(), error: "\(error)") }
+            throw error
+        }
+    }
+
+    func requeueLater(_ job: PlannedJob) {
+        let time = self.time
+        Task {
+            try? await time.sleep(for: 1)
+            self.requeue(job)
+        }
+    }
+
+    private func requeue(_ job: PlannedJob) {
+        guard isPlanned(job) else { return }
+        requeueIfPlanned(job.id)
+    }
+
+    /// Puts a job back in the queue at its planned instant, unless it is final, on its way, or queued.
+    func requeueIfPlanned(_ id: JobID) {
+        guard let job = jobs(of: id.item).first(where: { $0.id == id }), !(records[id]?.state.isFinal ?? false),
+              !isDelivering(id), !queue.unordered.contains(where: { $0.job.id == id }) else { return }
+        queue.insert(QueuedJob(job: job))
+        wake.signal()
+    }
+}

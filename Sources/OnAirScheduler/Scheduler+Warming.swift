@@ -1,0 +1,45 @@
+import Foundation
+import OnAirModel
+import OnAirDelivery
+import Logging
+
+extension Scheduler {
+    /// Once the next instant is within `warmUpLead`, opens the connection to each platform that
+    /// its jobs call (once per host), without waiting for the answers.
+    func warmUpNextInstant(now: Date) {
+        guard let next = queue.min?.job.instant, next > warmedThrough,
+              now >= next.addingTimeInterval(-warmUpLead) else { return }
+        warmedThrough = next
+        guard next > now else { return }    // already due: it fires now, nothing to gain
+        var due: [QueuedJob] = []
+        while let first = queue.min, first.job.instant == next { due.append(queue.removeMin()) }
+        // By host and CA file: libcurl reuses a connection only for a call with the same TLS settings.
+        var origins: [String: (origin: String, target: Target)] = [:]
+        for entry in due {
+            queue.insert(entry)
+            if let target = targetsByName[entry.job.target], let origin = target.origin(for: entry.job.action) {
+                origins[origin + " " + (target.caFile ?? "")] = (origin, target)
+            }
+        }
+        for (key, (origin, target)) in origins.sorted(by: { $0.key < $1.key }) {
+            if let last = lastWarmed[key], now.timeIntervalSince(last) < warmUpLead { continue }
+            lastWarmed[key] = now
+            let deliverer = self.deliverer, logger = self.logger
+            Task {
+                let result = await deliverer.warm(origin: origin, target: target)
+                var meta: Logger.Metadata = ["origin": "\(origin)", "target": "\(target.name)",
+                                             "seconds": "\(String(format: "%.3f", result.totalTime))"]
+                switch result.kind {
+                case .response(let response):
+                    meta["status"] = "\(response.status)"
+                    logger.debug("connection warmed", metadata: meta)
+                case .notSent:
+                    return    // the daemon is shutting down
+                case .failure(_, let message):
+                    meta["error"] = "\(message)"
+                    logger.warning("platform not reachable ahead of its call; the call will still be made at its instant", metadata: meta)
+                }
+            }
+        }
+    }
+}
