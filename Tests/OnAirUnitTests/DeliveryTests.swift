@@ -104,6 +104,42 @@ struct DeliveryTests {
         return (result, await records.all)
     }
 
+    // The engine holds a cued call on its own thread and lets it go at the instant, never before.
+    @Test func aCuedCallLeavesAtItsInstantNotBefore() async throws {
+        let receiver = try Receiver()
+        var results: [TransferResult] = []
+        var instants: [Date] = []
+        for _ in 0..<5 {
+            let at = Date().addingTimeInterval(0.3)
+            instants.append(at)
+            var request = HTTPRequest(method: "POST", url: receiver.base + "/ok/site", body: Array("{}".utf8))
+            request.cue = Cue(at: at)
+            results.append(await client.perform(request))
+        }
+        let calls = receiver.calls()
+        #expect(calls.count == 5)
+        for (call, at) in zip(calls, instants) {
+            #expect(call.arrival >= at.timeIntervalSince1970, "arrived \(at.timeIntervalSince1970 - call.arrival) s early")
+            #expect(call.arrival - at.timeIntervalSince1970 < 0.25, "arrived \(call.arrival - at.timeIntervalSince1970) s late")
+        }
+        for result in results { guard case .response(let r) = result.kind, r.status == 200 else { Issue.record("\(result.kind)"); continue } }
+    }
+
+    @Test func aWithdrawnCueNeverReachesThePlatform() async throws {
+        let receiver = try Receiver()
+        var request = HTTPRequest(method: "POST", url: receiver.base + "/ok/site", body: Array("{}".utf8))
+        let cue = Cue(at: Date().addingTimeInterval(30))
+        request.cue = cue
+        let client = self.client
+        let sending = Task { await client.perform(request) }
+        try await Task.sleep(nanoseconds: 100_000_000)
+        #expect(cue.withdraw())
+        let result = await sending.value    // let go at once, not at its instant 30 s away
+        guard case .notSent = result.kind else { Issue.record("withdrawn call gave \(result.kind)"); return }
+        try await Task.sleep(nanoseconds: 100_000_000)
+        #expect(receiver.calls().isEmpty)
+    }
+
     @Test func signedCallWithEveryHeader() async throws {
         let receiver = try Receiver()
         let target = Target(name: "site", kind: .standard(url: receiver.base + "/ok/site", secret: .environment("SITE_SECRET")))

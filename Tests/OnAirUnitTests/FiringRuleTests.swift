@@ -1,0 +1,130 @@
+import Foundation
+import Testing
+@testable import OnAirModel
+@testable import OnAirDelivery
+@testable import OnAirScheduler
+
+/// The firing rule of SPEC 3.2 and 4 as a pure value: no clock, no journal, no transport.
+@Suite("The firing rule, without I/O")
+struct FiringRuleTests {
+    let rule = FiringRule(zone: TimeZone(identifier: "Europe/Amsterdam")!)
+    let start = utc("2021-11-08T10:00:00Z")
+    let end = utc("2021-11-08T11:00:00Z")
+
+    func job(_ action: Action) -> PlannedJob {
+        let id = JobID(event: "t", item: "show", action: action, target: "site")
+        switch action {
+        case .prepare: return PlannedJob(id: id, instant: start.addingTimeInterval(-600), deadline: start)
+        case .start: return PlannedJob(id: id, instant: start, deadline: end)
+        case .stop: return PlannedJob(id: id, instant: end, deadline: end.addingTimeInterval(Planner.stopGracePeriod))
+        }
+    }
+
+    func fired(_ decision: FiringDecision) -> (record: JobRecord, job: PlannedJob, deadline: Date)? {
+        if case .fire(let r, let j, let d) = decision { return (r, j, d) }
+        return nil
+    }
+
+    @Test func onTimeEveryActionFiresWithItsOwnDeadlineAndIsNotLate() {
+        for action in Action.allCases {
+            let j = job(action)
+            let f = fired(rule.decide(j, record: nil, now: j.instant))
+            #expect(f?.record.state == .inflight)
+            #expect(f?.deadline == j.deadline)
+            #expect(f?.record.lateBy == nil)
+            #expect(f?.record.send == 0)
+        }
+    }
+
+    @Test func lateButBeforeItsDeadlineAJobFiresMarkedLate() {
+        let f = fired(rule.decide(job(.start), record: nil, now: start.addingTimeInterval(1800)))
+        #expect(f?.record.lateBy == 1800)
+        #expect(f?.deadline == end)
+        // Within the threshold it is not late.
+        #expect(fired(rule.decide(job(.start), record: nil, now: start.addingTimeInterval(0.9)))?.record.lateBy == nil)
+    }
+
+    @Test func aPrepareOnceItsStartHasComeIsMissed() {
+        guard case .missed(let r) = rule.decide(job(.prepare), record: nil, now: start) else { Issue.record("prepare fired at the start"); return }
+        #expect(r.state == .missed)
+        #expect(r.detail?.contains("deadline") == true)
+    }
+
+    @Test func aStartOnceItsItemHasEndedIsMissed() {
+        guard case .missed = rule.decide(job(.start), record: nil, now: end) else { Issue.record("start fired after the end"); return }
+    }
+
+    @Test func aStopPastItsDeadlineIsStillSentWithAnHourFromNow() {
+        let now = end.addingTimeInterval(5 * 3600)
+        let f = fired(rule.decide(job(.stop), record: nil, now: now))
+        #expect(f?.record.state == .inflight)
+        #expect(f?.deadline == now.addingTimeInterval(3600))
+        #expect(FiringRule.deadline(of: job(.stop), firedAt: now) == now.addingTimeInterval(3600))
+        #expect(FiringRule.deadline(of: job(.start), firedAt: end) == nil)
+    }
+
+    @Test func aCutOffDeliveryKeepsItsSendAndSoItsWebhookID() {
+        let cut = JobRecord(id: job(.start).id, state: .inflight, send: 0, attempts: 1, instant: start, deadline: end, updatedAt: start)
+        let f = fired(rule.decide(job(.start), record: cut, now: start.addingTimeInterval(30)))
+        #expect(f?.record.send == 0)
+        #expect(f?.record.attempts == 1, "attempts go on counting")
+    }
+
+    @Test func aManualSendIsANewSendLeavingNowWithAtLeastAnHourOfRetries() {
+        let now = start.addingTimeInterval(-3600)
+        let delivered = JobRecord(id: job(.start).id, state: .delivered, send: 0, attempts: 1, instant: start, deadline: end, updatedAt: start)
+        let f = fired(rule.decide(job(.start), record: delivered, now: now, manualBy: "ops"))
+        #expect(f?.record.send == 1)
+        #expect(f?.record.attempts == 0)
+        #expect(f?.job.instant == now, "its body timestamp is the moment it was accepted")
+        #expect(f?.deadline == max(end, now.addingTimeInterval(3600)))
+        #expect(f?.record.detail == "sent by hand by ops")
+        // The first manual send of a job without a record keeps send 0.
+        #expect(fired(rule.decide(job(.stop), record: nil, now: now, manualBy: "ops"))?.record.send == 0)
+    }
+
+    @Test func armingIsOnlyForAnInstantStillAhead() {
+        let armed = rule.arm(job(.start), record: nil, now: start.addingTimeInterval(-2)).flatMap(fired)
+        #expect(armed?.record.state == .armed)
+        #expect(armed?.record.instant == start)
+        #expect(armed?.record.lateBy == nil)
+        #expect(rule.arm(job(.start), record: nil, now: start) == nil)
+    }
+
+    @Test func recoveryCountsAnArmedCallByWhetherItsInstantHasPassed() {
+        let armed = JobRecord(id: job(.start).id, state: .armed, instant: start, deadline: end, updatedAt: start.addingTimeInterval(-2))
+        #expect(FiringRule.recovered(armed, now: start.addingTimeInterval(-1)).state == .planned)
+        #expect(FiringRule.recovered(armed, now: start).state == .inflight)
+        #expect(FiringRule.recovered(armed, now: start.addingTimeInterval(1)).send == 0)
+        for state in JobState.allCases where state != .armed {
+            var other = armed
+            other.state = state
+            #expect(FiringRule.recovered(other, now: end) == other)
+        }
+    }
+}
+
+@Suite("Cues: a call held for its instant")
+struct CueTests {
+    @Test func aWithdrawnCueIsNeverReleased() {
+        let cue = Cue(at: Date())
+        let seen = Counter()
+        cue.onWithdraw { seen.add() }
+        #expect(cue.withdraw())
+        #expect(seen.value == 1)
+        #expect(!cue.release())
+        #expect(cue.current == .withdrawn)
+        cue.onWithdraw { seen.add() }    // late observers run at once
+        #expect(seen.value == 2)
+    }
+
+    @Test func aReleasedCueCannotBeWithdrawn() {
+        let cue = Cue(at: Date())
+        let seen = Counter()
+        cue.onWithdraw { seen.add() }
+        #expect(cue.release())
+        #expect(!cue.withdraw())
+        #expect(cue.current == .released)
+        #expect(seen.value == 0)
+    }
+}
