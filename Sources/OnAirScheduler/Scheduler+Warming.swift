@@ -14,31 +14,42 @@ extension Scheduler {
         var due: [QueuedJob] = []
         while let first = queue.min, first.job.instant == next { due.append(queue.removeMin()) }
         // By host and CA file: libcurl reuses a connection only for a call with the same TLS settings.
-        var origins: [String: (origin: String, target: Target)] = [:]
+        // As many connections as the instant's calls to the host will use at once (at most as many
+        // as a host may have), so a burst does not wait for handshakes at its instant.
+        var origins: [String: (origin: String, target: Target, calls: Int)] = [:]
         for entry in due {
             queue.insert(entry)
             if let target = targetsByName[entry.job.target], let origin = target.origin(for: entry.job.action) {
-                origins[origin + " " + (target.caFile ?? "")] = (origin, target)
+                let key = origin + " " + (target.caFile ?? "")
+                origins[key] = (origin, target, (origins[key]?.calls ?? 0) + 1)
             }
         }
-        for (key, (origin, target)) in origins.sorted(by: { $0.key < $1.key }) {
+        for (key, (origin, target, calls)) in origins.sorted(by: { $0.key < $1.key }) {
             if let last = lastWarmed[key], now.timeIntervalSince(last) < warmUpLead { continue }
             lastWarmed[key] = now
-            let deliverer = self.deliverer, logger = self.logger
-            Task {
-                let result = await deliverer.warm(origin: origin, target: target)
-                var meta: Logger.Metadata = ["origin": "\(origin)", "target": "\(target.name)",
-                                             "seconds": "\(String(format: "%.3f", result.totalTime))"]
-                switch result.kind {
-                case .response(let response):
-                    meta["status"] = "\(response.status)"
-                    logger.debug("connection warmed", metadata: meta)
-                case .notSent:
-                    return    // the daemon is shutting down
-                case .failure(_, let message):
-                    meta["error"] = "\(message)"
-                    logger.warning("platform not reachable ahead of its call; the call will still be made at its instant", metadata: meta)
-                }
+            for connection in 0..<min(calls, deliveriesPerTarget) {
+                warm(origin: origin, target: target, logged: connection == 0)
+            }
+        }
+    }
+
+    /// One connection opened ahead (a HEAD); only the first of a host's is logged.
+    private func warm(origin: String, target: Target, logged: Bool) {
+        let deliverer = self.deliverer, logger = self.logger
+        Task {
+            let result = await deliverer.warm(origin: origin, target: target)
+            guard logged else { return }
+            var meta: Logger.Metadata = ["origin": "\(origin)", "target": "\(target.name)",
+                                         "seconds": "\(String(format: "%.3f", result.totalTime))"]
+            switch result.kind {
+            case .response(let response):
+                meta["status"] = "\(response.status)"
+                logger.debug("connection warmed", metadata: meta)
+            case .notSent:
+                return    // the daemon is shutting down
+            case .failure(_, let message):
+                meta["error"] = "\(message)"
+                logger.warning("platform not reachable ahead of its call; the call will still be made at its instant", metadata: meta)
             }
         }
     }
