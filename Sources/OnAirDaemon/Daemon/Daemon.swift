@@ -41,7 +41,8 @@ public final class Daemon: Sendable {
 
     public let options: Options
     public let scheduler: Scheduler
-    public let journal: SQLiteJournal
+    /// The journal behind its protocol: nothing above the scheduler needs to know it is SQLite.
+    public let journal: any JournalStore
     public let logger: Logger
     public let client: CurlClient?
     private let loader: ScheduleLoader
@@ -98,7 +99,7 @@ public final class Daemon: Sendable {
                       startedAt: time.now(), notifier: notifier, time: time, locks: [lock] + (socketLock.map { [$0] } ?? []))
     }
 
-    private init(options: Options, scheduler: Scheduler, journal: SQLiteJournal, logger: Logger, client: CurlClient?,
+    private init(options: Options, scheduler: Scheduler, journal: any JournalStore, logger: Logger, client: CurlClient?,
                  loader: ScheduleLoader, startedAt: Date, notifier: SdNotifier, time: TimeSource, locks: [DaemonLock]) {
         self.time = time
         self.locks = locks
