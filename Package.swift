@@ -107,7 +107,8 @@ let package = Package(
         .testTarget(
             name: "OnAirUnitTests",
             dependencies: ["OnAirModel", "OnAirScheduleFile", "OnAirDelivery", "OnAirJournal", "OnAirScheduler",
-                           "OnAirDaemon", "OnAirTestSupport"]
+                           "OnAirDaemon", "OnAirTestSupport",
+                           .product(name: "InMemoryLogging", package: "swift-log")]
         ),
         // Runs the real `onair` binary: exit statuses, output, end-to-end behaviour.
         .testTarget(

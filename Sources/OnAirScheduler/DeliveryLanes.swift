@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import OnAirModel
 import OnAirDelivery
 import OnAirJournal
@@ -7,9 +8,9 @@ import OnAirJournal
 /// every other item and target proceed independently: one slow or dead platform never
 /// delays another.
 ///
-/// A class with a lock, not an actor: `enqueue` returns its task without a suspension, so the
+/// A class with a mutex, not an actor: `enqueue` returns its task without a suspension, so the
 /// scheduler records the task before the delivery can possibly finish.
-public final class DeliveryLanes: @unchecked Sendable {
+public final class DeliveryLanes: Sendable {
     public struct Key: Hashable, Sendable {
         public var item: String
         public var target: String
@@ -19,33 +20,31 @@ public final class DeliveryLanes: @unchecked Sendable {
         }
     }
 
-    private let lock = NSLock()
-    private var tails: [Key: (id: Int, task: Task<Void, Never>)] = [:]
-    private var counter = 0
+    private let state = Mutex((tails: [Key: (id: Int, task: Task<Void, Never>)](), counter: 0))
 
     public init() {}
 
     /// Runs `operation` after everything queued earlier on the same lane has finished.
     @discardableResult
     public func enqueue(_ key: Key, _ operation: @escaping @Sendable () async -> Void) -> Task<Void, Never> {
-        lock.withLock {
-            let previous = tails[key]?.task
-            counter += 1
-            let id = counter
+        state.withLock { s in
+            let previous = s.tails[key]?.task
+            s.counter += 1
+            let id = s.counter
             let task = Task {
                 await previous?.value
                 await operation()
                 self.finished(key, id: id)
             }
-            tails[key] = (id, task)
+            s.tails[key] = (id, task)
             return task
         }
     }
 
     private func finished(_ key: Key, id: Int) {
-        lock.withLock { if tails[key]?.id == id { tails[key] = nil } }
+        state.withLock { s in if s.tails[key]?.id == id { s.tails[key] = nil } }
     }
 
     /// Number of lanes with work queued or running.
-    public var busyLanes: Int { lock.withLock { tails.count } }
+    public var busyLanes: Int { state.withLock { $0.tails.count } }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import InMemoryLogging
 @testable import OnAirModel
 @testable import OnAirScheduleFile
 @testable import OnAirDelivery
@@ -27,6 +28,8 @@ struct SchedulerRig {
     let journal: SQLiteJournal
     /// The journal as the scheduler sees it: `store.failWrites = true` makes the disk "full".
     let store: InstrumentedJournal
+    /// Everything the scheduler logged, with its metadata (swift-log's in-memory handler).
+    let logs: InMemoryLogHandler
     let loop: Task<Void, Never>
 
     init(schedule: Schedule, at start: Date, journalDirectory: String = temporaryDirectory(), warmUpLead: TimeInterval = 0,
@@ -38,7 +41,11 @@ struct SchedulerRig {
         store = InstrumentedJournal(journal)
         let deliverer = Deliverer(transport: transport, builder: RequestBuilder(secrets: SecretResolver(environment: ["ONAIR_SITE_SECRET": "x"])),
                                   policy: RetryPolicy(initialBound: 0.01, maximumBound: 0.01), time: time)
-        scheduler = Scheduler(schedule: schedule, journal: store, deliverer: deliverer, time: time, logger: quietLogger,
+        let logs = InMemoryLogHandler()
+        var logger = Logger(label: "scheduler") { _ in logs }
+        logger.logLevel = .info
+        self.logs = logs
+        scheduler = Scheduler(schedule: schedule, journal: store, deliverer: deliverer, time: time, logger: logger,
                               warmUpLead: warmUpLead)
         try await scheduler.recover()
         let s = scheduler

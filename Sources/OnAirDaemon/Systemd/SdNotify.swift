@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import OnAirModel
 import OnAirScheduleFile
 import OnAirDelivery
@@ -11,13 +12,11 @@ import Glibc
 /// sd_notify without libsystemd: one datagram per message to `$NOTIFY_SOCKET` (a path, or `@`
 /// for the abstract namespace), addressed with the exact address length. Without the variable
 /// nothing is sent, so the daemon behaves the same outside systemd.
-public final class SdNotifier: @unchecked Sendable {
+public final class SdNotifier: Sendable {
     private let socketPath: String?
     /// Half of `$WATCHDOG_USEC` (when the watchdog is meant for this process), in seconds.
     public let watchdogInterval: TimeInterval?
-    private let lock = NSLock()
-    private var lastPing = Date.distantPast
-    private var lastStatus = ""
+    private let state = Mutex((lastPing: Date.distantPast, lastStatus: ""))
 
     public init(environment: [String: String] = ProcessInfo.processInfo.environment, pid: pid_t = getpid()) {
         let path = environment["NOTIFY_SOCKET"].flatMap { $0.isEmpty ? nil : $0 }
@@ -74,9 +73,9 @@ public final class SdNotifier: @unchecked Sendable {
 
     /// Updates STATUS= when it changed.
     public func status(_ text: String) {
-        let changed = lock.withLock { () -> Bool in
-            defer { lastStatus = text }
-            return lastStatus != text
+        let changed = state.withLock { s -> Bool in
+            defer { s.lastStatus = text }
+            return s.lastStatus != text
         }
         if changed { send("STATUS=\(text)") }
     }
@@ -85,9 +84,9 @@ public final class SdNotifier: @unchecked Sendable {
     /// passed, so a loop that stops turning stops the pings and systemd restarts the service.
     public func loopTurned(now: Date = Date()) {
         guard let interval = watchdogInterval else { return }
-        let due = lock.withLock { () -> Bool in
-            guard now.timeIntervalSince(lastPing) >= interval * 0.9 else { return false }
-            lastPing = now
+        let due = state.withLock { s -> Bool in
+            guard now.timeIntervalSince(s.lastPing) >= interval * 0.9 else { return false }
+            s.lastPing = now
             return true
         }
         if due { send("WATCHDOG=1") }

@@ -1,23 +1,24 @@
 import Foundation
-import OnAirModel
-import OnAirDelivery
-import OnAirJournal
+import Synchronization
 
 /// A wake-up call that can be given before anyone waits for it (it is then kept until taken).
-public final class WakeSignal: @unchecked Sendable {
-    private let lock = NSLock()
-    private var pending = false
-    private var waiter: CheckedContinuation<Void, Never>?
+public final class WakeSignal: Sendable {
+    private struct State {
+        var pending = false
+        var waiter: CheckedContinuation<Void, Never>?
+    }
+
+    private let state = Mutex(State())
 
     public init() {}
 
     public func signal() {
-        let waiter = lock.withLock { () -> CheckedContinuation<Void, Never>? in
-            if let w = self.waiter {
-                self.waiter = nil
+        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            if let w = s.waiter {
+                s.waiter = nil
                 return w
             }
-            pending = true
+            s.pending = true
             return nil
         }
         waiter?.resume()
@@ -27,20 +28,20 @@ public final class WakeSignal: @unchecked Sendable {
     public func wait() async {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let now = lock.withLock { () -> Bool in
-                    if pending || Task.isCancelled {
-                        pending = false
+                let now = state.withLock { s -> Bool in
+                    if s.pending || Task.isCancelled {
+                        s.pending = false
                         return true
                     }
-                    waiter = continuation
+                    s.waiter = continuation
                     return false
                 }
                 if now { continuation.resume() }
             }
         } onCancel: {
-            lock.withLock { () -> CheckedContinuation<Void, Never>? in
-                defer { waiter = nil }
-                return waiter
+            state.withLock { s -> CheckedContinuation<Void, Never>? in
+                defer { s.waiter = nil }
+                return s.waiter
             }?.resume()
         }
     }
