@@ -19,7 +19,8 @@ extension Scheduler {
         }
         guard var record = records[id] else { return }
         // A send that an operator's stop superseded: its attempt is history, the job is the new send's.
-        if record.send == attempt.send {
+        let current = record.send == attempt.send
+        if current {
             record.attempts = attempt.attempt
             if record.state == .armed { record.state = .inflight }    // it left at its instant
             record.updatedAt = time.now()
@@ -29,8 +30,19 @@ extension Scheduler {
                                          retrying: attempt.outcome == "retry" ? (attempt.detail ?? attempt.error ?? "failed") : nil)
             }
         }
+        // A delivered attempt and the job's "delivered" go in one transaction: half the journal work
+        // per call in a burst, and no moment on disk where the answer is there and the job is not done.
+        var written = record
+        if current && attempt.outcome == "delivered" && !record.state.isFinal {
+            written.state = .delivered
+            written.detail = nil
+        }
         do {
-            try await journaled { try await journal.save(attempt, job: record) }
+            try await journaled { [written] in try await journal.save(attempt, job: written) }
+            if written.state == .delivered, records[id]?.send == written.send, records[id]?.state.isFinal == false {
+                records[id] = written
+                updateLive(written)
+            }
         } catch {
             logger.critical("journal write failed", metadata: ["job": "\(id)", "error": "\(error)"])
         }
@@ -48,6 +60,11 @@ extension Scheduler {
         record.updatedAt = time.now()
         switch result {
         case .delivered:
+            // Already on disk with its attempt (see `recordAttempt`), unless that write failed.
+            if record.state == .delivered {
+                if ours { phases[id] = nil }
+                return
+            }
             record.state = .delivered
             record.detail = nil
         case .failed(let reason, _):

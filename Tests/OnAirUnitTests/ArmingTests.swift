@@ -46,6 +46,9 @@ struct ArmingTests {
         #expect(await rig.eventually { rig.transport.calls.count == 2 })
         #expect(rig.transport.calls.last?.at == start)
         #expect(await rig.eventually { await rig.state("t/show/start/site") == .delivered })
+        #expect(try await onDisk(rig, "t/show/start/site")?.state == .delivered)
+        await rig.settle()
+        #expect(rig.store.recordWrites.count == writesBefore, "the outcome took a write of its own, apart from its attempt")
         // The log tells it in order, with the webhook-id: armed ahead, then delivered.
         let webhookID = WebhookSigner.webhookID(job: JobID("t/show/start/site")!, send: 0)
         let lines = rig.logs.entries.filter { $0.metadata["webhook_id"]?.description == webhookID }.map(\.message.description)
