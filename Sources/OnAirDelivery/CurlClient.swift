@@ -111,10 +111,12 @@ private final class Engine: @unchecked Sendable {
 
     /// Sleeps `seconds` (at most `preciseWindow`): most of it in the kernel, the last 300 µs
     /// yielding the CPU in a loop, since a sleeping thread wakes tens of microseconds late.
+    /// Timed on the monotonic clock: a step of the wall clock must not make it spin for the step.
     private static func sleepPrecisely(_ seconds: TimeInterval) {
-        let end = Date().addingTimeInterval(seconds)
+        let clock = ContinuousClock()
+        let end = clock.now.advanced(by: .nanoseconds(Int64(max(0, seconds) * 1e9)))
         if seconds > 0.0003 { usleep(UInt32((seconds - 0.0003) * 1_000_000)) }
-        while Date() < end { sched_yield() }
+        while clock.now < end { sched_yield() }
     }
 
     init(maxConnectionsPerHost: Int, maxTransfers: Int) {

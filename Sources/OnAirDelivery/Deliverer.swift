@@ -40,7 +40,9 @@ public struct Deliverer: Sendable {
     /// `firstAttempt` continues a count after a restart; `record` is called after every attempt
     /// (the daemon journals it before going on).
     /// With a `cue`, the first attempt is rendered and signed now and held by the transport until
-    /// `cue.at`; withdrawing the cue before then ends the delivery as `.withdrawn`.
+    /// `cue.at`; withdrawing the cue before then ends the delivery as `.withdrawn`. Until the
+    /// transport has let the cue go, every attempt carries it: an attempt that failed before it
+    /// reached the transport (a secret that could not be read ahead) is never retried early.
     public func deliver(_ context: DeliveryContext, target: Target, deadline: Date, firstAttempt: Int = 1, cue: Cue? = nil,
                         record: @Sendable (AttemptRecord) async -> Void) async -> DeliveryResult {
         var attempt = firstAttempt
@@ -51,7 +53,8 @@ public struct Deliverer: Sendable {
         }()
         while true {
             if Task.isCancelled { return .cancelled(attempts: attempt - firstAttempt) }
-            let cued = attempt == firstAttempt ? cue : nil
+            if cue?.current == .withdrawn { return .withdrawn }
+            let cued = cue?.current == .waiting ? cue : nil
             let started = cued?.at ?? time.now()
             var entry = AttemptRecord(job: context.job.id.description, target: target.name, webhookID: context.webhookID,
                                       send: context.send, attempt: attempt, startedAt: started, status: nil, error: nil,

@@ -53,7 +53,7 @@ extension Scheduler {
     public func reload(_ newSchedule: Schedule, file: String = "schedule") async throws(ScheduleError) {
         await beginCommand()
         defer { endCommand() }
-        withdrawArmed { _ in true }    // what left at its instant counts as live below; the rest is re-armed
+        settleReleasedCues()    // what left at its instant counts as live below; what changes is re-armed by the replan
         let stranded = strandedStreams(in: newSchedule, file: file)
         guard stranded.isEmpty else { throw ScheduleError(diagnostics: stranded) }
         let before = plannedCount
@@ -63,6 +63,7 @@ extension Scheduler {
         for item in dropped { overrides[item] = nil }
         applyOverrides()
         replan()
+        await flushWriteBacks()
         for item in dropped {
             do {
                 try await journaled { try await journal.removeOverride(item: item) }
@@ -118,6 +119,7 @@ extension Scheduler {
         try await journalOrRefuse("hold") { try await journal.append(JournalEvent(at: time.now(), kind: "hold", detail: "by \(by)")) }
         if state == .running { state = .held }
         withdrawArmed { _ in true }
+        await flushWriteBacks()
         logger.notice("hold: no job fires until resume", metadata: ["by": "\(by)"])
         wake.signal()
     }
@@ -144,6 +146,7 @@ extension Scheduler {
         // (or cut off, once their instant has passed). Deliveries still waiting for room are left in
         // flight in the journal: cut off, sent after restart.
         withdrawArmed { _ in true }
+        await flushWriteBacks()
         dropWaiting()
         for delivery in tasks.values { delivery.task.cancel() }
         // The grace is elapsed time, not wall-clock time: a clock step must not cut it short or stretch it.
@@ -169,7 +172,7 @@ extension Scheduler {
         var retrying: [JobID: String] = [:]
         for (id, phase) in phases {
             switch phase {
-            case .armed(_, let cue, _): if cue.current == .released { inFlight += 1 }
+            case .armed(_, let cue, _, _): if cue.current == .released { inFlight += 1 }
             case .delivering(_, let why?): inFlight += 1; retrying[id] = why
             case .delivering, .waitingForRoom: inFlight += 1
             case .journaling, .writingOutcome: break
@@ -185,7 +188,7 @@ extension Scheduler {
     }
 
     private func isWaitingForItsInstant(_ id: JobID) -> Bool {
-        if case .armed(_, let cue, _)? = phases[id] { return cue.current == .waiting }
+        if case .armed(_, let cue, _, _)? = phases[id] { return cue.current == .waiting }
         return false
     }
 }

@@ -105,12 +105,17 @@ extension Scheduler {
             // Overtaken while the records were written: the disk is refusing writes, a hold, a
             // reload or an override moved the job. Its record in memory is what it was; the
             // "armed" on disk is harmless (see FiringRule.recovered).
+            // A command that wrote this job meanwhile (a stop by hand, a skip) owns it now.
+            if written && records[id] != firing.record { continue }
             guard written, state == .running, isPlanned(firing.job) else {
                 if written { restore(id, previous[id]) }
-                if !stopping { requeueIfPlanned(id) }
+                if stopping { continue }
+                // A journal that refuses writes is not asked again at once (the loop would spin on it).
+                if written { requeueIfPlanned(id) } else { requeueLater(firing.job) }
                 continue
             }
-            phases[id] = .armed(send: firing.record.send, cue: firing.cue!, previous: previous[id])
+            phases[id] = .armed(send: firing.record.send, cue: firing.cue!, previous: previous[id],
+                                rendered: Rendering(item: firing.item, target: firing.target))
             armed.append(firing)
         }
         launchInOrder(armed, report: nil)
@@ -145,8 +150,12 @@ extension Scheduler {
     func withdrawArmed(_ which: (JobID) -> Bool) -> Int {
         var withdrawn = 0
         for (id, phase) in phases {
-            guard case .armed(let send, let cue, let previous) = phase, which(id) else { continue }
+            guard case .armed(let send, let cue, let previous, _) = phase, which(id) else { continue }
             if cue.withdraw() {
+                if let armed = records[id] {
+                    writeBacks[id] = previous ?? JobRecord(id: id, state: .planned, send: armed.send, instant: armed.instant,
+                                                           deadline: armed.deadline, updatedAt: time.now())
+                }
                 removeWaiting(id)
                 tasks[id] = nil
                 phases[id] = nil
@@ -154,11 +163,41 @@ extension Scheduler {
                 requeueIfPlanned(id)
                 withdrawn += 1
             } else {
-                phases[id] = .delivering(send: send, retrying: phase.retryReason)
-                if records[id]?.state == .armed { records[id]?.state = .inflight }
+                markLeft(id, send: send)
             }
         }
         return withdrawn
+    }
+
+    /// An armed call the transport has let go: it is being delivered from now on.
+    private func markLeft(_ id: JobID, send: Int) {
+        phases[id] = .delivering(send: send, retrying: nil)
+        if records[id]?.state == .armed { records[id]?.state = .inflight }
+    }
+
+    /// Armed calls that have left by now count as being delivered (a reload's stranded check, status).
+    func settleReleasedCues() {
+        for (id, phase) in phases {
+            if case .armed(let send, let cue, _, _) = phase, cue.current == .released { markLeft(id, send: send) }
+        }
+    }
+
+    /// Writes withdrawn jobs back as they were before arming, so a restart does not find them
+    /// "armed" past their instant and take them for calls that may have left. Only jobs whose
+    /// record is still what the withdrawal left (nothing newer, nothing being written) are written;
+    /// a failure is logged, since the "armed" row is read safely at start-up anyway.
+    func flushWriteBacks() async {
+        guard !writeBacks.isEmpty else { return }
+        let batch = writeBacks.filter { id, record in
+            phases[id] == nil && (records[id] == record || (records[id] == nil && record.state == .planned))
+        }.map(\.value)
+        writeBacks = [:]
+        guard !batch.isEmpty else { return }
+        do {
+            try await journaled { try await journal.save(batch) }
+        } catch {
+            logger.error("journal write failed", metadata: ["withdrawn": "\(batch.count)", "error": "\(error)"])
+        }
     }
 
     private func restore(_ id: JobID, _ previous: JobRecord?) {
@@ -228,7 +267,7 @@ extension Scheduler {
             for latch in after { await latch.wait() }
             let result = await deliverer.deliver(context, target: target, deadline: finalDeadline, firstAttempt: firstAttempt,
                                                  cue: cue) { attempt in
-                await self.recordAttempt(attempt, for: id)
+                await self.recordAttempt(attempt, for: id, launch: launch)
                 answered?.release()
                 if attempt.attempt == firstAttempt { report?(FirstAnswer(target: targetName, attempt: attempt)) }
             }

@@ -68,8 +68,18 @@ extension Scheduler {
 
     /// Takes back the item's armed calls before a command looks at it: one that left at its
     /// instant counts as sent from then on; the rest are pending again.
+    /// No await here: the loop must not arm the item again before the command has decided. The
+    /// withdrawn rows are written back by the loop's next turn (`flushWriteBacks`).
     private func withdrawArmed(of item: String) {
         withdrawArmed { $0.item == item }
+        wake.signal()
+    }
+
+    /// A command the journal refused changed nothing, but the loop may have passed over the item's
+    /// jobs while they looked settled in memory: the queue is rebuilt so none is lost.
+    private func requeueAfterRefusal() {
+        replan()
+        wake.signal()
     }
 
     /// The item's jobs of `action` that are not final, as cancelled records.
@@ -152,6 +162,7 @@ extension Scheduler {
             alsoWrite += restoredStops(id, now: now, by: by)
         }
         guard await fire(jobs, now: now, manualBy: by, alsoWrite: alsoWrite, superseding: action == .stop, report: report) else {
+            requeueAfterRefusal()
             throw Refusal("cannot journal the \(action.rawValue), so it was not sent and nothing changed; see the daemon's log", kind: .journal)
         }
         // Their calls on the wire finish (the lane keeps the new stop behind them); retries end.
@@ -263,6 +274,7 @@ extension Scheduler {
         let now = time.now()
         let batch = Action.allCases.flatMap { cancelled(id, $0, now: now, why: "skipped by \(who)") }
         guard await persist(batch) else {
+            requeueAfterRefusal()
             throw Refusal("cannot journal the skip, so nothing changed; see the daemon's log", kind: .journal)
         }
         await note(JournalEvent(at: now, kind: "skip", detail: "\(id) by \(who): \(batch.count) jobs cancelled"))

@@ -6,7 +6,9 @@ import Logging
 
 /// What comes back from delivery, and every journal write: each change counts only once it is on disk.
 extension Scheduler {
-    func recordAttempt(_ attempt: AttemptRecord, for id: JobID) async {
+    func recordAttempt(_ attempt: AttemptRecord, for id: JobID, launch: Int) async {
+        // A withdrawn delivery (its job armed again since, with the same send) has no say.
+        guard tasks[id]?.launch == launch || records[id]?.send != attempt.send else { return }
         var meta: Logger.Metadata = ["job": "\(id)", "webhook_id": "\(attempt.webhookID)", "attempt": "\(attempt.attempt)",
                                      "outcome": "\(attempt.outcome)"]
         if let status = attempt.status { meta["status"] = "\(status)" }

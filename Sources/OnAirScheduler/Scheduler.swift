@@ -38,6 +38,8 @@ public actor Scheduler {
     var queue = Heap<QueuedJob>()
     /// Every job on its way to a platform, and where it is (see `JobPhase`).
     var phases: [JobID: JobPhase] = [:]
+    /// Withdrawn jobs whose "armed" row is to be written back as it was (see `flushWriteBacks`).
+    var writeBacks: [JobID: JobRecord] = [:]
     /// The tasks of jobs handed to delivery, by job and send: what shutdown and an operator's stop cancel.
     var tasks: [JobID: (launch: Int, send: Int, task: Task<Void, Never>)] = [:]
     /// Counts hand-overs to delivery, so a finished delivery is told from a later one of the same job.
@@ -149,7 +151,7 @@ public actor Scheduler {
         var next: [PlannedJob] = []
         while next.count < count, let entry = copy.popMin() { next.append(entry.job) }
         let armed = phases.compactMap { id, phase -> PlannedJob? in
-            guard phase.isArmed, let record = records[id] else { return nil }
+            guard case .armed(_, let cue, _, _) = phase, cue.current == .waiting, let record = records[id] else { return nil }
             return PlannedJob(id: id, instant: record.instant, deadline: record.deadline)
         }
         return Array((armed + next).sorted(by: PlannedJob.firingOrder).prefix(count))
@@ -232,11 +234,11 @@ public actor Scheduler {
     /// start, reload and override. Armed jobs whose job the new plan changed or dropped are
     /// withdrawn first (armed again at their new instants).
     func replan() {
-        withdrawArmed { id in
-            guard let record = self.records[id] else { return true }
-            let job = PlannedJob(id: id, instant: record.instant, deadline: record.deadline)
-            return !self.plannedAfterReplan(job)
+        let changed = phases.compactMap { id, phase -> JobID? in
+            guard case .armed(_, _, _, let rendered) = phase, let record = records[id] else { return nil }
+            return plannedAfterReplan(PlannedJob(id: id, instant: record.instant, deadline: record.deadline), rendered) ? nil : id
         }
+        withdrawArmed { changed.contains($0) }
         plan = [:]    // let the old plan go before the new one is built (a reload's peak)
         queue = Heap()
         var byItem: [String: [PlannedJob]] = [:]
@@ -260,10 +262,11 @@ public actor Scheduler {
         warmedThrough = .distantPast    // a reload may bring an earlier instant: warm it too
     }
 
-    /// Whether the in-force schedule (already changed, not yet re-planned) still has `job` as it is.
-    private func plannedAfterReplan(_ job: PlannedJob) -> Bool {
-        guard let item = item(job.itemID) else { return false }
-        return Planner.jobs(for: item, in: schedule).contains { $0.id == job.id && $0.instant == job.instant }
+    /// Whether the in-force schedule (already changed, not yet re-planned) still has `job` as it is,
+    /// rendered from the same item and target.
+    private func plannedAfterReplan(_ job: PlannedJob, _ rendered: Rendering) -> Bool {
+        guard let item = item(job.itemID), item == rendered.item, targetsByName[job.target] == rendered.target else { return false }
+        return Planner.jobs(for: item, in: schedule).contains { $0 == job }
     }
 
     // MARK: The loop
@@ -273,6 +276,7 @@ public actor Scheduler {
     public func run() async {
         while !stopping {
             tick?(statusLine())
+            await flushWriteBacks()
             let now = time.now()
             if state == .running {
                 var due: [PlannedJob] = []

@@ -153,6 +153,68 @@ struct ArmingTests {
         #expect(rig.transport.calls.count == 1, "an armed call left after shutdown")
     }
 
+    // Review of issue 13: a secret that cannot be read when the call is armed must not turn the
+    // first attempt into a retry that leaves before the instant.
+    @Test func aSecretUnreadableAtArmingIsNeverSentBeforeTheInstant() async throws {
+        let dir = temporaryDirectory()
+        let secret = dir + "/token"
+        FileManager.default.createFile(atPath: secret, contents: Data("s3cret".utf8), attributes: [.posixPermissions: 0o600])
+        let schedule = try oneItemSchedule(start: "10:00", end: "11:00").withSecret("file:" + secret)
+        try FileManager.default.removeItem(atPath: secret)    // being rewritten by the tool that keeps it fresh
+        let rig = try await SchedulerRig(schedule: schedule, at: start.addingTimeInterval(-5))
+        rig.time.advance(to: start.addingTimeInterval(-2))
+        #expect(await rig.eventually { try! await rig.journal.attempts(item: "show", limit: 10).contains { $0.outcome == "retry" } })
+        FileManager.default.createFile(atPath: secret, contents: Data("s3cret".utf8), attributes: [.posixPermissions: 0o600])
+        rig.time.advance(to: start.addingTimeInterval(-1))    // past the retry's backoff
+        await rig.settle()
+        #expect(!rig.transport.calls.contains { $0.type == "stream.start" }, "the start left before its instant")
+        rig.time.advance(to: start)
+        #expect(await rig.eventually { rig.transport.calls.contains { $0.type == "stream.start" } })
+        #expect(rig.transport.calls.first { $0.type == "stream.start" }?.at == start)
+        await rig.stop()
+    }
+
+    // Review of issue 13: a stop by hand while the start's arming write is slow (longer than a
+    // command waits for it) must not let the start, cancelled by that stop, go out afterwards.
+    @Test func aStopByHandDuringASlowArmingWriteKeepsTheStartFromLeaving() async throws {
+        let rig = try await rigBeforeTheStart()
+        rig.store.batches.close()
+        rig.time.advance(to: start.addingTimeInterval(-2))
+        #expect(await rig.eventually { rig.store.batches.waiting == 1 })
+        let stop = Task { try await rig.scheduler.sendNow(item: "show", action: .stop, again: false, by: "ops") }
+        #expect(await rig.eventually(timeout: 30) { rig.store.batches.waiting == 2 })    // after its 5 s wait
+        rig.store.batches.open()
+        _ = try await stop.value
+        rig.time.advance(to: start.addingTimeInterval(1))
+        await rig.settle()
+        #expect(!rig.transport.calls.contains { $0.type == "stream.start" }, "\(rig.transport.calls.map(\.type))")
+        #expect(await rig.state("t/show/start/site") == .cancelled)
+        await rig.stop()
+    }
+
+    @Test func aWithdrawalIsWrittenBackSoARestartDoesNotTakeItForACallThatLeft() async throws {
+        let rig = try await rigBeforeTheStart()
+        rig.time.advance(to: start.addingTimeInterval(-1))
+        #expect(await rig.eventually { (try? await onDisk(rig, "t/show/start/site"))?.state == .armed })
+        try await rig.scheduler.hold(by: "ops")
+        #expect(await rig.eventually { (try? await onDisk(rig, "t/show/start/site"))?.state != .armed })
+        await rig.stop()
+    }
+
+    @Test func aReloadThatChangesNothingLeavesArmedCallsArmed() async throws {
+        let rig = try await rigBeforeTheStart()
+        rig.time.advance(to: start.addingTimeInterval(-1))
+        #expect(await rig.eventually { (try? await onDisk(rig, "t/show/start/site"))?.state == .armed })
+        await rig.settle()
+        let writes = rig.store.recordWrites.count
+        try await rig.scheduler.reload(try oneItemSchedule())
+        #expect(rig.store.recordWrites.count == writes, "the reload armed the call again: the disk back on its path")
+        #expect(await rig.state("t/show/start/site") == .armed)
+        rig.time.advance(to: start)
+        #expect(await rig.eventually { rig.transport.calls.contains { $0.type == "stream.start" } })
+        await rig.stop()
+    }
+
     // The watchdog pings from the loop's tick: a loop wedged on a journal write stops ticking.
     @Test func aLoopThatCannotTurnStopsTicking() async throws {
         let rig = try await rigBeforeTheStart()
@@ -171,6 +233,19 @@ struct ArmingTests {
         rig.store.batches.open()
         #expect(await rig.eventually { ticks.value > wedged })
         await rig.stop()
+    }
+}
+
+extension Schedule {
+    /// The same schedule with every standard target signed with `secret`.
+    func withSecret(_ secret: String) -> Schedule {
+        var copy = self
+        copy.targets = targets.map { target in
+            var t = target
+            if case .standard(let url, _) = target.kind { t.kind = .standard(url: url, secret: SecretReference(secret)) }
+            return t
+        }
+        return copy
     }
 }
 

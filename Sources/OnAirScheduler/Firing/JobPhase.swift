@@ -10,7 +10,7 @@ enum JobPhase {
     case journaling
     /// Journaled armed and cued in the transport for its instant. `previous` is its record before
     /// arming, which counts again if the cue is withdrawn in time.
-    case armed(send: Int, cue: Cue, previous: JobRecord?)
+    case armed(send: Int, cue: Cue, previous: JobRecord?, rendered: Rendering)
     /// Fired, and waiting for room: its target has as many deliveries under way as it may.
     case waitingForRoom(send: Int)
     /// Handed to delivery: on the wire or between retries (`retrying`: why the last attempt failed).
@@ -22,7 +22,7 @@ enum JobPhase {
     var send: Int? {
         switch self {
         case .journaling: nil
-        case .armed(let send, _, _), .waitingForRoom(let send), .delivering(let send, _), .writingOutcome(let send): send
+        case .armed(let send, _, _, _), .waitingForRoom(let send), .delivering(let send, _), .writingOutcome(let send): send
         }
     }
 
@@ -35,6 +35,12 @@ enum JobPhase {
         if case .armed = self { return true }
         return false
     }
+}
+
+/// What an armed call was rendered from: a reload that changes either renders it again.
+struct Rendering: Equatable {
+    var item: Item
+    var target: Target
 }
 
 /// Whether the scheduler fires jobs (SPEC 2): running, held by an operator, or stopping for good.
