@@ -108,7 +108,8 @@ let package = Package(
             name: "OnAirUnitTests",
             dependencies: ["OnAirModel", "OnAirScheduleFile", "OnAirDelivery", "OnAirJournal", "OnAirScheduler",
                            "OnAirDaemon", "OnAirTestSupport",
-                           .product(name: "InMemoryLogging", package: "swift-log")]
+                           .product(name: "InMemoryLogging", package: "swift-log"),
+                           .product(name: "HeapModule", package: "swift-collections")]
         ),
         // Runs the real `onair` binary: exit statuses, output, end-to-end behaviour.
         .testTarget(

@@ -79,19 +79,18 @@ extension Scheduler {
         return true
     }
 
-    /// Arms the jobs whose instant comes within `armLead`: decided now, journaled "armed" in one
+    /// Arms jobs whose instant comes within `armLead` (`LoopTurn.take`): decided now, journaled "armed" in one
     /// transaction, rendered and cued in the transport, so that at the instant only the send is left.
     /// A job the write or a command overtook goes back to the queue and fires the ordinary way.
-    func armUpcoming(now: Date) async {
-        let horizon = now.addingTimeInterval(armLead)
-        var upcoming: [PlannedJob] = []
-        while let first = queue.min, first.job.instant > now, first.job.instant <= horizon { upcoming.append(queue.removeMin().job) }
-        guard !upcoming.isEmpty else { return }
+    func arm(_ upcoming: [PlannedJob], now: Date) async {
         var firings: [Firing] = []
         var previous: [JobID: JobRecord] = [:]
         for job in upcoming where !isDelivering(job.id) && records[job.id]?.state.isFinal != true {
-            guard let item = item(job.itemID), let target = targetsByName[job.target],
-                  case .fire(let record, let job, let deadline)? = rule.arm(job, record: records[job.id], now: now) else { continue }
+            guard let item = item(job.itemID), let target = targetsByName[job.target] else { continue }
+            guard case .fire(let record, let job, let deadline)? = rule.arm(job, record: records[job.id], now: now) else {
+                queue.insert(QueuedJob(job: job))    // not ahead after all: it fires the ordinary way
+                continue
+            }
             previous[job.id] = records[job.id]
             firings.append(Firing(job: job, record: record, item: item, target: target, deadline: deadline, cue: Cue(at: job.instant)))
         }

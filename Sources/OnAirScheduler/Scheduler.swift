@@ -278,26 +278,17 @@ public actor Scheduler {
             tick?(statusLine())
             await flushWriteBacks()
             let now = time.now()
-            if state == .running {
-                var due: [PlannedJob] = []
-                while let first = queue.min, first.job.instant <= now { due.append(queue.removeMin().job) }
-                if !due.isEmpty { await fire(due, now: time.now()) }
-            }
+            // Warm first: it looks at the next instant in the queue, which arming takes out of it.
             if state == .running && warmUpLead > 0 { warmUpNextInstant(now: now) }
-            if state == .running && armLead > 0 { await armUpcoming(now: time.now()) }
+            let turn = LoopTurn.take(from: &queue, now: now, running: state == .running, armLead: armLead)
+            if !turn.due.isEmpty { await fire(turn.due, now: time.now()) }
+            // Decided at the turn's moment, when each was still ahead (its cue lets it go at once
+            // should the write outlast its instant).
+            if !turn.upcoming.isEmpty { await arm(turn.upcoming, now: now) }
             if stopping { break }
-            await sleep(until: nextWake(now: now))
+            await sleep(until: LoopTurn.wake(now: now, next: queue.min?.job.instant, running: state == .running, armLead: armLead,
+                                             warmUpLead: warmUpLead, warmedThrough: warmedThrough, tick: tickInterval))
         }
-    }
-
-    /// The next moment the loop has something to do: arm, warm or fire the next instant, or tick.
-    private func nextWake(now: Date) -> Date {
-        var wakeAt = now.addingTimeInterval(tickInterval)
-        guard state == .running, let next = queue.min?.job.instant else { return wakeAt }
-        var at = armLead > 0 ? next.addingTimeInterval(-armLead) : next
-        if warmUpLead > 0 && next > warmedThrough { at = min(at, next.addingTimeInterval(-warmUpLead)) }
-        if at < wakeAt { wakeAt = at }
-        return wakeAt
     }
 
     private func sleep(until instant: Date) async {

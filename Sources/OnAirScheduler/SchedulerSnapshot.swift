@@ -3,13 +3,6 @@ import OnAirModel
 import OnAirDelivery
 import OnAirJournal
 
-/// A pending job in the firing queue, ordered as jobs fire.
-struct QueuedJob: Comparable {
-    var job: PlannedJob
-    static func < (a: QueuedJob, b: QueuedJob) -> Bool { PlannedJob.firingOrder(a.job, b.job) }
-    static func == (a: QueuedJob, b: QueuedJob) -> Bool { a.job.id == b.job.id }
-}
-
 /// The journal refused a write: nothing is sent until it takes writes again (SPEC 3.2), and
 /// `status` is degraded meanwhile.
 public struct JournalTrouble: Sendable, Hashable {

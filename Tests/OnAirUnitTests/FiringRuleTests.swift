@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import HeapModule
 @testable import OnAirModel
 @testable import OnAirDelivery
 @testable import OnAirScheduler
@@ -126,5 +127,54 @@ struct CueTests {
         #expect(!cue.withdraw())
         #expect(cue.current == .released)
         #expect(seen.value == 0)
+    }
+}
+
+/// The loop's turn as a pure value: what it takes from the queue and when it turns next.
+@Suite("The loop's turn, without I/O")
+struct LoopTurnTests {
+    let t0 = utc("2021-11-08T10:00:00Z")
+
+    func queue(_ offsets: [TimeInterval]) -> Heap<QueuedJob> {
+        var heap = Heap<QueuedJob>()
+        for (n, offset) in offsets.enumerated() {
+            let id = JobID(event: "t", item: "i\(n)", action: .start, target: "site")
+            heap.insert(QueuedJob(job: PlannedJob(id: id, instant: t0.addingTimeInterval(offset), deadline: t0.addingTimeInterval(3600))))
+        }
+        return heap
+    }
+
+    @Test func neverTakesAJobBeforeItsInstantAndArmsOnlyWithinTheLead() {
+        var q = queue([-5, 0, 0.001, 1.5, 2, 2.001, 60])
+        let turn = LoopTurn.take(from: &q, now: t0, running: true, armLead: 2)
+        #expect(turn.due.map(\.instant) == [t0.addingTimeInterval(-5), t0])
+        #expect(turn.upcoming.map(\.instant) == [0.001, 1.5, 2].map { t0.addingTimeInterval($0) })
+        #expect(q.count == 2, "2.001 s and 60 s ahead stay queued")
+    }
+
+    @Test func withoutArmingOnlyDueJobsAreTakenAndAHeldLoopTakesNothing() {
+        var held = queue([-10, 0])
+        #expect(LoopTurn.take(from: &held, now: t0, running: false, armLead: 2) == LoopTurn())
+        #expect(held.count == 2)
+        var plain = queue([0, 1])
+        let turn = LoopTurn.take(from: &plain, now: t0, running: true, armLead: 0)
+        #expect(turn.due.count == 1 && turn.upcoming.isEmpty && plain.count == 1)
+    }
+
+    @Test func theLoopWakesToArmWarmOrTickWhicheverComesFirst() {
+        let next = t0.addingTimeInterval(10)
+        #expect(LoopTurn.wake(now: t0, next: next, running: true, armLead: 2, warmUpLead: 0, warmedThrough: .distantPast, tick: 3600)
+                == t0.addingTimeInterval(8))
+        #expect(LoopTurn.wake(now: t0, next: next, running: true, armLead: 2, warmUpLead: 5, warmedThrough: .distantPast, tick: 3600)
+                == t0.addingTimeInterval(5))
+        #expect(LoopTurn.wake(now: t0, next: next, running: true, armLead: 2, warmUpLead: 5, warmedThrough: next, tick: 3600)
+                == t0.addingTimeInterval(8), "an instant already warmed is not warmed again")
+        #expect(LoopTurn.wake(now: t0, next: next, running: true, armLead: 0, warmUpLead: 0, warmedThrough: .distantPast, tick: 3600) == next)
+        #expect(LoopTurn.wake(now: t0, next: next, running: true, armLead: 2, warmUpLead: 0, warmedThrough: .distantPast, tick: 1)
+                == t0.addingTimeInterval(1))
+        #expect(LoopTurn.wake(now: t0, next: next, running: false, armLead: 2, warmUpLead: 0, warmedThrough: .distantPast, tick: 30)
+                == t0.addingTimeInterval(30), "held: only the tick")
+        #expect(LoopTurn.wake(now: t0, next: nil, running: true, armLead: 2, warmUpLead: 0, warmedThrough: .distantPast, tick: 30)
+                == t0.addingTimeInterval(30))
     }
 }
