@@ -86,9 +86,9 @@ extension Scheduler {
         var firings: [Firing] = []
         var previous: [JobID: JobRecord] = [:]
         for job in upcoming where !isDelivering(job.id) && records[job.id]?.state.isFinal != true {
-            guard let item = item(job.itemID), let target = targetsByName[job.target] else { continue }
-            guard case .fire(let record, let job, let deadline)? = rule.arm(job, record: records[job.id], now: now) else {
-                queue.insert(QueuedJob(job: job))    // not ahead after all: it fires the ordinary way
+            guard isPlanned(job), let item = item(job.itemID), let target = targetsByName[job.target],
+                  case .fire(let record, let job, let deadline)? = rule.arm(job, record: records[job.id], now: now) else {
+                requeueIfPlanned(job.id)    // moved by a reload, or no longer ahead: it fires the ordinary way
                 continue
             }
             previous[job.id] = records[job.id]
@@ -106,8 +106,14 @@ extension Scheduler {
             // "armed" on disk is harmless (see FiringRule.recovered).
             // A command that wrote this job meanwhile (a stop by hand, a skip) owns it now.
             if written && records[id] != firing.record { continue }
-            guard written, state == .running, isPlanned(firing.job) else {
-                if written { restore(id, previous[id]) }
+            // A reload during the write that changed the job, its item or its target: render it again.
+            let unchanged = isPlanned(firing.job) && item(id.item) == firing.item && targetsByName[id.target] == firing.target
+            guard written, state == .running, unchanged else {
+                if written {
+                    restore(id, previous[id])
+                    writeBacks[id] = previous[id] ?? JobRecord(id: id, state: .planned, send: firing.record.send, instant: firing.job.instant,
+                                                               deadline: firing.job.deadline, updatedAt: now)
+                }
                 if stopping { continue }
                 // A journal that refuses writes is not asked again at once (the loop would spin on it).
                 if written { requeueIfPlanned(id) } else { requeueLater(firing.job) }
@@ -190,7 +196,8 @@ extension Scheduler {
         let batch = writeBacks.filter { id, record in
             phases[id] == nil && (records[id] == record || (records[id] == nil && record.state == .planned))
         }.map(\.value)
-        writeBacks = [:]
+        // One being written right now (a command's records) is looked at again on a later turn.
+        writeBacks = writeBacks.filter { id, _ in phases[id].map(Self.isJournaling) == true }
         guard !batch.isEmpty else { return }
         do {
             try await journaled { try await journal.save(batch) }

@@ -22,12 +22,16 @@ extension Scheduler {
         guard var record = records[id] else { return }
         // A send that an operator's stop superseded: its attempt is history, the job is the new send's.
         let current = record.send == attempt.send
+        // An attempt that failed before the transport let its cue go (a secret unreadable ahead)
+        // leaves the job armed: it can still be withdrawn, and its retry still waits for the instant.
+        var stillCued = false
+        if case .armed(_, let cue, _, _)? = phases[id], cue.current == .waiting { stillCued = true }
         if current {
             record.attempts = attempt.attempt
-            if record.state == .armed { record.state = .inflight }    // it left at its instant
+            if record.state == .armed && !stillCued { record.state = .inflight }    // it left at its instant
             record.updatedAt = time.now()
             records[id] = record
-            if phases[id]?.send == attempt.send {
+            if phases[id]?.send == attempt.send && !stillCued {
                 phases[id] = .delivering(send: attempt.send,
                                          retrying: attempt.outcome == "retry" ? (attempt.detail ?? attempt.error ?? "failed") : nil)
             }

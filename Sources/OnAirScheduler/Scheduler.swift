@@ -282,9 +282,15 @@ public actor Scheduler {
             if state == .running && warmUpLead > 0 { warmUpNextInstant(now: now) }
             let turn = LoopTurn.take(from: &queue, now: now, running: state == .running, armLead: armLead)
             if !turn.due.isEmpty { await fire(turn.due, now: time.now()) }
-            // Decided at the turn's moment, when each was still ahead (its cue lets it go at once
-            // should the write outlast its instant).
-            if !turn.upcoming.isEmpty { await arm(turn.upcoming, now: now) }
+            // The fire's write may have let a hold, a reload or shutdown in: what was taken to be
+            // armed goes back to the queue unless the loop still runs.
+            if !turn.upcoming.isEmpty {
+                if state == .running {
+                    await arm(turn.upcoming, now: time.now())
+                } else {
+                    for job in turn.upcoming { requeueIfPlanned(job.id) }
+                }
+            }
             if stopping { break }
             await sleep(until: LoopTurn.wake(now: now, next: queue.min?.job.instant, running: state == .running, armLead: armLead,
                                              warmUpLead: warmUpLead, warmedThrough: warmedThrough, tick: tickInterval))

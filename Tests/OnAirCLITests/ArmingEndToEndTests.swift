@@ -34,8 +34,9 @@ struct ArmingEndToEndTests {
         kill(daemon.processIdentifier, SIGKILL)
         daemon.waitUntilExit()
         daemon = try startDaemon(config: config, state: state)
-        // 2. Killed while the start is armed, restarted after its instant: it goes once, late.
-        #expect(await eventually(15) { await jobState(state, "e2e/item-0/start/site") == .armed })
+        // 2. Killed while the stop is armed (the start went out meanwhile), restarted after its
+        // instant: it goes once, late. (The stop, 4 s after the start, leaves a restart room.)
+        #expect(await eventually(15) { await jobState(state, "e2e/item-0/stop/site") == .armed })
         kill(daemon.processIdentifier, SIGKILL)
         daemon.waitUntilExit()
         try await Task.sleep(nanoseconds: 1_500_000_000)
@@ -63,7 +64,8 @@ struct ArmingEndToEndTests {
         // so the prepare may be a little late, never early and never twice.
         #expect(prepare.arrival - prepare.scheduled < 2.5, "the prepare, re-armed after the restart, was \(prepare.arrival - prepare.scheduled) s late")
         #expect(prepare.id == WebhookSigner.webhookID(job: JobID("e2e/item-0/prepare/site")!, send: 0))
-        #expect(seen["stream.start"]?.first?.id == WebhookSigner.webhookID(job: JobID("e2e/item-0/start/site")!, send: 0))
+        #expect(seen["stream.stop"]?.first?.id == WebhookSigner.webhookID(job: JobID("e2e/item-0/stop/site")!, send: 0))
+        #expect(await jobState(state, "e2e/item-0/stop/site") == .delivered)
         #expect(await jobState(state, "e2e/item-0/start/site") == .delivered)
     }
 }
