@@ -25,24 +25,25 @@ struct ArmingEndToEndTests {
 
     @Test func killedWhileArmedTheCallLeavesAtItsInstantOrOnceAfterRestart() async throws {
         let receiver = try LoopbackReceiver()
-        // item-0: prepare at +5 s, start at +6 s, stop at +10 s.
-        let config = try CLI.temporaryFile(nearSchedule(port: receiver.port, count: 1, offset: 6, length: 4))
+        // item-0: prepare at +19 s, start at +20 s, stop at +30 s: room for a debug build to start and
+        // restart on a machine busy with the other end-to-end suites.
+        let config = try CLI.temporaryFile(nearSchedule(port: receiver.port, count: 1, offset: 20, length: 10))
         let state = (config as NSString).deletingLastPathComponent + "/state"
         var daemon = try startDaemon(config: config, state: state)
         // 1. Killed while the prepare is armed, restarted before its instant: it goes at its instant.
-        #expect(await eventually(15) { await jobState(state, "e2e/item-0/prepare/site") == .armed })
+        #expect(await eventually(25) { await jobState(state, "e2e/item-0/prepare/site") == .armed })
         kill(daemon.processIdentifier, SIGKILL)
         daemon.waitUntilExit()
         daemon = try startDaemon(config: config, state: state)
         // 2. Killed while the stop is armed (the start went out meanwhile), restarted after its
         // instant: it goes once, late. (The stop, 4 s after the start, leaves a restart room.)
-        #expect(await eventually(15) { await jobState(state, "e2e/item-0/stop/site") == .armed })
+        #expect(await eventually(20) { await jobState(state, "e2e/item-0/stop/site") == .armed })
         kill(daemon.processIdentifier, SIGKILL)
         daemon.waitUntilExit()
         try await Task.sleep(nanoseconds: 1_500_000_000)
         daemon = try startDaemon(config: config, state: state)
         defer { daemon.terminate(); daemon.waitUntilExit() }
-        #expect(await waitFor(20) { receiver.calls().count >= 3 })
+        #expect(await waitFor(30) { receiver.calls().count >= 3 })
         try await Task.sleep(nanoseconds: 500_000_000)
 
         var seen: [String: [(arrival: Double, id: String, scheduled: Double)]] = [:]
@@ -60,9 +61,9 @@ struct ArmingEndToEndTests {
         #expect(seen["stream.start"]?.count == 1, "\(seen.mapValues(\.count))")
         #expect(seen["stream.stop"]?.count == 1, "\(seen.mapValues(\.count))")
         let prepare = try #require(seen["stream.prepare"]?.first)
-        // Restarted about 2 s before its instant; a debug build takes a second or more to be ready,
-        // so the prepare may be a little late, never early and never twice.
-        #expect(prepare.arrival - prepare.scheduled < 2.5, "the prepare, re-armed after the restart, was \(prepare.arrival - prepare.scheduled) s late")
+        // Restarted about 2 s before its instant; a debug build on a busy machine takes seconds to be
+        // ready, so the prepare may be late here: never early and never twice is what is checked.
+        #expect(prepare.arrival - prepare.scheduled < 6, "the prepare, re-armed after the restart, was \(prepare.arrival - prepare.scheduled) s late")
         #expect(prepare.id == WebhookSigner.webhookID(job: JobID("e2e/item-0/prepare/site")!, send: 0))
         #expect(seen["stream.stop"]?.first?.id == WebhookSigner.webhookID(job: JobID("e2e/item-0/stop/site")!, send: 0))
         #expect(await jobState(state, "e2e/item-0/stop/site") == .delivered)
