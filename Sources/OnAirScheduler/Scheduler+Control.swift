@@ -187,8 +187,4 @@ extension Scheduler {
         while let delivery = tasks.first(where: { !isWaitingForItsInstant($0.key) })?.value { await delivery.task.value }
     }
 
-    private func isWaitingForItsInstant(_ id: JobID) -> Bool {
-        if case .armed(_, let cue, _, _)? = phases[id] { return cue.current == .waiting }
-        return false
-    }
 }

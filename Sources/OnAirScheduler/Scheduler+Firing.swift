@@ -111,8 +111,7 @@ extension Scheduler {
             guard written, state == .running, unchanged else {
                 if written {
                     restore(id, previous[id])
-                    writeBacks[id] = previous[id] ?? JobRecord(id: id, state: .planned, send: firing.record.send, instant: firing.job.instant,
-                                                               deadline: firing.job.deadline, updatedAt: now)
+                    writeBacks[id] = Self.beforeArming(previous[id], armed: firing.record, now: now)
                 }
                 if stopping { continue }
                 // A journal that refuses writes is not asked again at once (the loop would spin on it).
@@ -157,10 +156,7 @@ extension Scheduler {
         for (id, phase) in phases {
             guard case .armed(let send, let cue, let previous, _) = phase, which(id) else { continue }
             if cue.withdraw() {
-                if let armed = records[id] {
-                    writeBacks[id] = previous ?? JobRecord(id: id, state: .planned, send: armed.send, instant: armed.instant,
-                                                           deadline: armed.deadline, updatedAt: time.now())
-                }
+                if let armed = records[id] { writeBacks[id] = Self.beforeArming(previous, armed: armed, now: time.now()) }
                 removeWaiting(id)
                 tasks[id] = nil
                 phases[id] = nil
@@ -172,6 +168,11 @@ extension Scheduler {
             }
         }
         return withdrawn
+    }
+
+    /// What a withdrawn job's row goes back to: its record before arming, or pending with its send.
+    private static func beforeArming(_ previous: JobRecord?, armed: JobRecord, now: Date) -> JobRecord {
+        previous ?? JobRecord(id: armed.id, state: .planned, send: armed.send, instant: armed.instant, deadline: armed.deadline, updatedAt: now)
     }
 
     /// An armed call the transport has let go: it is being delivered from now on.

@@ -24,8 +24,7 @@ extension Scheduler {
         let current = record.send == attempt.send
         // An attempt that failed before the transport let its cue go (a secret unreadable ahead)
         // leaves the job armed: it can still be withdrawn, and its retry still waits for the instant.
-        var stillCued = false
-        if case .armed(_, let cue, _, _)? = phases[id], cue.current == .waiting { stillCued = true }
+        let stillCued = isWaitingForItsInstant(id)
         if current {
             record.attempts = attempt.attempt
             if record.state == .armed && !stillCued { record.state = .inflight }    // it left at its instant

@@ -137,7 +137,7 @@ public actor Scheduler {
         if let trouble = journalTrouble { parts.append("JOURNAL CANNOT BE WRITTEN: \(trouble.error)") }
         let onAir = live.keys.sorted()
         parts.append(onAir.isEmpty ? "on air: nothing" : "on air: " + onAir.prefix(3).joined(separator: ", ") + (onAir.count > 3 ? " +\(onAir.count - 3)" : ""))
-        if let next = nextJobs(1).first {
+        if let next = nextJob() {
             parts.append("next: \(next.itemID) \(next.action.rawValue) at \(WallClock.localText(next.instant, in: schedule.timeZone))")
         } else {
             parts.append("no pending jobs")
@@ -145,15 +145,32 @@ public actor Scheduler {
         return parts.joined(separator: "; ")
     }
 
+    /// The next job to leave, without copying the queue: the status line is made on every turn.
+    func nextJob() -> PlannedJob? {
+        let armed = phases.compactMap { id, _ in armedJob(id) }.min(by: PlannedJob.firingOrder)
+        guard let queued = queue.min?.job else { return armed }
+        guard let armed else { return queued }
+        return PlannedJob.firingOrder(armed, queued) ? armed : queued
+    }
+
+    /// An armed job whose call is still waiting for its instant, as planned.
+    private func armedJob(_ id: JobID) -> PlannedJob? {
+        guard isWaitingForItsInstant(id), let record = records[id] else { return nil }
+        return PlannedJob(id: id, instant: record.instant, deadline: record.deadline)
+    }
+
+    /// Armed, and its cue not yet let go by the transport.
+    func isWaitingForItsInstant(_ id: JobID) -> Bool {
+        if case .armed(_, let cue, _, _)? = phases[id] { return cue.current == .waiting }
+        return false
+    }
+
     /// The next `count` jobs to leave, armed ones included (they left the queue, not the plan).
     func nextJobs(_ count: Int) -> [PlannedJob] {
         var copy = queue
         var next: [PlannedJob] = []
         while next.count < count, let entry = copy.popMin() { next.append(entry.job) }
-        let armed = phases.compactMap { id, phase -> PlannedJob? in
-            guard case .armed(_, let cue, _, _) = phase, cue.current == .waiting, let record = records[id] else { return nil }
-            return PlannedJob(id: id, instant: record.instant, deadline: record.deadline)
-        }
+        let armed = phases.compactMap { id, _ in armedJob(id) }
         return Array((armed + next).sorted(by: PlannedJob.firingOrder).prefix(count))
     }
 

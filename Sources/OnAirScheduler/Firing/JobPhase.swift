@@ -26,11 +26,6 @@ enum JobPhase {
         }
     }
 
-    var retryReason: String? {
-        if case .delivering(_, let why) = self { return why }
-        return nil
-    }
-
     var isArmed: Bool {
         if case .armed = self { return true }
         return false
