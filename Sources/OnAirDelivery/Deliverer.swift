@@ -47,70 +47,95 @@ public struct Deliverer: Sendable {
                         record: @Sendable (AttemptRecord) async -> Void) async -> DeliveryResult {
         var attempt = firstAttempt
         var failures = 0
+        while true {
+            if Task.isCancelled { return .cancelled(attempts: attempt - firstAttempt) }
+            if cue?.current == .withdrawn { return .withdrawn }
+            let made = attempt - firstAttempt + 1
+            switch await self.attempt(context, target: target, number: attempt, failures: failures, deadline: deadline, cue: cue,
+                                      record: record) {
+            case .delivered: return .delivered(attempts: made)
+            case .failed(let reason): return .failed(reason: reason, attempts: made)
+            case .notSent(let withdrawn): return withdrawn ? .withdrawn : .cancelled(attempts: made - 1)
+            case .retry(let next):
+                do {
+                    try await time.sleep(for: next.timeIntervalSince(time.now()))
+                } catch {
+                    return .cancelled(attempts: made)
+                }
+                failures += 1
+                attempt += 1
+            }
+        }
+    }
+
+    /// How one attempt ended.
+    enum AttemptEnd {
+        case delivered
+        case failed(String)
+        /// Nothing left (shut down, or its cue withdrawn): no attempt to record.
+        case notSent(withdrawn: Bool)
+        /// Failed, and the next attempt is due at this time (before the deadline).
+        case retry(Date)
+    }
+
+    /// One attempt: built, signed, sent, classified and recorded. A function of its own, never
+    /// inlined into the loop: its frame (the request, the answer, the record) exists only while it
+    /// runs, so a delivery sleeping between retries holds a few hundred bytes rather than kilobytes,
+    /// and a whole past week's stops can retry at once.
+    @inline(never)
+    func attempt(_ context: DeliveryContext, target: Target, number attempt: Int, failures: Int, deadline: Date, cue: Cue?,
+                 record: @Sendable (AttemptRecord) async -> Void) async -> AttemptEnd {
         let expect: ResponseExpectation? = {
             if case .templated(let requests) = target.kind { return requests[context.job.action]?.expect }
             return nil
         }()
-        while true {
-            if Task.isCancelled { return .cancelled(attempts: attempt - firstAttempt) }
-            if cue?.current == .withdrawn { return .withdrawn }
-            let cued = cue?.current == .waiting ? cue : nil
-            let started = cued?.at ?? time.now()
-            var entry = AttemptRecord(job: context.job.id.description, target: target.name, webhookID: context.webhookID,
-                                      send: context.send, attempt: attempt, startedAt: started, status: nil, error: nil,
-                                      totalTime: 0, outcome: "", detail: nil)
-            let outcome: AttemptOutcome
-            do {
-                var (request, redactor) = try builder.request(context, target: target, sendingAt: started)
-                request.cue = cued
-                let result = await transport.perform(request)
-                entry.totalTime = result.totalTime
-                switch result.kind {
-                case .response(let response): entry.status = response.status
-                case .failure(_, let message): entry.error = redactor.scrub(message)
-                case .notSent:
-                    // Nothing left: no attempt to record.
-                    if cued?.current == .withdrawn { return .withdrawn }
-                    return .cancelled(attempts: attempt - firstAttempt)
-                }
-                switch OutcomeClassifier.classify(result, expect: expect, now: time.now()) {
-                case .retryable(let reason, let after): outcome = .retryable(reason: redactor.scrub(reason), retryAfter: after)
-                case .permanent(let reason): outcome = .permanent(reason: redactor.scrub(reason))
-                case .delivered: outcome = .delivered
-                }
-            } catch {
-                // A secret that vanished since validation: an operator can fix it, so keep trying.
-                outcome = .retryable(reason: "\(error)", retryAfter: nil)
-                entry.error = "\(error)"
+        let cued = cue?.current == .waiting ? cue : nil
+        let started = cued?.at ?? time.now()
+        var entry = AttemptRecord(job: context.job.id.description, target: target.name, webhookID: context.webhookID,
+                                  send: context.send, attempt: attempt, startedAt: started, status: nil, error: nil,
+                                  totalTime: 0, outcome: "", detail: nil)
+        let outcome: AttemptOutcome
+        do {
+            var (request, redactor) = try builder.request(context, target: target, sendingAt: started)
+            request.cue = cued
+            let result = await transport.perform(request)
+            entry.totalTime = result.totalTime
+            switch result.kind {
+            case .response(let response): entry.status = response.status
+            case .failure(_, let message): entry.error = redactor.scrub(message)
+            case .notSent: return .notSent(withdrawn: cued?.current == .withdrawn)
             }
-            entry.outcome = outcome.label
-            switch outcome {
-            case .delivered:
-                await record(entry)
-                return .delivered(attempts: attempt - firstAttempt + 1)
-            case .permanent(let reason):
-                entry.detail = reason
-                await record(entry)
-                return .failed(reason: reason, attempts: attempt - firstAttempt + 1)
-            case .retryable(let reason, let retryAfter):
-                failures += 1
-                let wait = policy.delay(afterFailures: failures, retryAfter: retryAfter)
-                let next = time.now().addingTimeInterval(wait)
-                if next >= deadline {
-                    entry.outcome = "failed"
-                    entry.detail = "\(reason); gave up: deadline \(WallClock.labelledText(deadline, in: context.schedule.timeZone)) reached"
-                    await record(entry)
-                    return .failed(reason: entry.detail!, attempts: attempt - firstAttempt + 1)
-                }
-                entry.detail = reason
-                await record(entry)
-                do {
-                    try await time.sleep(for: next.timeIntervalSince(time.now()))
-                } catch {
-                    return .cancelled(attempts: attempt - firstAttempt + 1)
-                }
-                attempt += 1
+            switch OutcomeClassifier.classify(result, expect: expect, now: time.now()) {
+            case .retryable(let reason, let after): outcome = .retryable(reason: redactor.scrub(reason), retryAfter: after)
+            case .permanent(let reason): outcome = .permanent(reason: redactor.scrub(reason))
+            case .delivered: outcome = .delivered
             }
+        } catch {
+            // A secret that vanished since validation: an operator can fix it, so keep trying.
+            outcome = .retryable(reason: "\(error)", retryAfter: nil)
+            entry.error = "\(error)"
+        }
+        entry.outcome = outcome.label
+        switch outcome {
+        case .delivered:
+            await record(entry)
+            return .delivered
+        case .permanent(let reason):
+            entry.detail = reason
+            await record(entry)
+            return .failed(reason)
+        case .retryable(let reason, let retryAfter):
+            let wait = policy.delay(afterFailures: failures + 1, retryAfter: retryAfter)
+            let next = time.now().addingTimeInterval(wait)
+            if next >= deadline {
+                entry.outcome = "failed"
+                entry.detail = "\(reason); gave up: deadline \(WallClock.labelledText(deadline, in: context.schedule.timeZone)) reached"
+                await record(entry)
+                return .failed(entry.detail!)
+            }
+            entry.detail = reason
+            await record(entry)
+            return .retry(next)
         }
     }
 }

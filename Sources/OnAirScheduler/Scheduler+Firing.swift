@@ -5,14 +5,27 @@ import OnAirJournal
 import Logging
 
 /// A job about to go out, with everything decided before its record is written.
-struct Firing {
-    var job: PlannedJob
-    var record: JobRecord
-    var item: Item
-    var target: Target
-    var deadline: Date
+///
+/// A class: it carries the item and the target it is rendered from (half a kilobyte), and a
+/// whole past week's stops fired at once pass through several arrays and a waiting line; each
+/// holds a reference, not a copy.
+final class Firing: Sendable {
+    let job: PlannedJob
+    let record: JobRecord
+    let item: Item
+    let target: Target
+    let deadline: Date
     /// For an armed job: the transport holds its call until the instant.
-    var cue: Cue?
+    let cue: Cue?
+
+    init(job: PlannedJob, record: JobRecord, item: Item, target: Target, deadline: Date, cue: Cue? = nil) {
+        self.job = job
+        self.record = record
+        self.item = item
+        self.target = target
+        self.deadline = deadline
+        self.cue = cue
+    }
 }
 
 /// A fired job waiting for room on its target.
@@ -42,8 +55,11 @@ extension Scheduler {
     func fire(_ jobs: [PlannedJob], now: Date, manualBy: String? = nil, alsoWrite: [JobRecord] = [],
               superseding: Bool = false, report: FirstAnswerReport? = nil) async -> Bool {
         var firings: [Firing] = []
-        var missed: [(job: PlannedJob, record: JobRecord)] = []
-        firings.reserveCapacity(jobs.count)
+        // One array for the transaction, sized once: a restart that finds a past week due writes
+        // 30,000 records here, and every copy or regrowth of them is memory at the storm's peak.
+        var batch = alsoWrite
+        batch.reserveCapacity(alsoWrite.count + jobs.count)
+        var missed: [PlannedJob] = []
         for job in jobs where superseding || !isDelivering(job.id) {
             // A scheduled job an operator settled while it waited in the queue (skip, stop by hand,
             // written in memory before its commit) is not sent: a start that got past a skip would
@@ -51,7 +67,9 @@ extension Scheduler {
             if manualBy == nil, records[job.id]?.state.isFinal == true { continue }
             guard let item = item(job.itemID), let target = targetsByName[job.target] else { continue }
             switch rule.decide(job, record: records[job.id], now: now, manualBy: manualBy) {
-            case .missed(let record): missed.append((job, record))
+            case .missed(let record):
+                missed.append(job)
+                batch.append(record)
             case .fire(let record, let job, let deadline):
                 firings.append(Firing(job: job, record: record, item: item, target: target, deadline: deadline))
             }
@@ -59,16 +77,21 @@ extension Scheduler {
         // From here until each is handed to its lane, the batch is being delivered for everyone
         // else: the awaits below let reloads, overrides and operators in.
         let before = firings.map { ($0.job.id, phases[$0.job.id]) }
-        for firing in firings { phases[firing.job.id] = .journaling }
-        guard await persist(alsoWrite + missed.map(\.record) + firings.map(\.record)) else {
+        for firing in firings {
+            phases[firing.job.id] = .journaling
+            batch.append(firing.record)
+        }
+        guard await persist(batch) else {
             // Not on disk, so it does not count. A scheduled job is tried again shortly rather
             // than sent unrecorded; an operator's send is refused and can be repeated.
             for (id, phase) in before where phases[id].map(Self.isJournaling) == true { phases[id] = phase }
             if manualBy == nil { for firing in firings { requeueLater(firing.job) } }
-            for (job, _) in missed where manualBy == nil { requeueLater(job) }
+            for job in missed where manualBy == nil { requeueLater(job) }
             return false
         }
-        for (job, record) in missed {
+        batch = []
+        for job in missed {
+            guard let record = records[job.id] else { continue }
             logger.warning("job missed", metadata: Self.metadata(job, record, lateness: now.timeIntervalSince(job.instant)))
         }
         for firing in firings where phases[firing.job.id].map(Self.isJournaling) == true { phases[firing.job.id] = nil }

@@ -177,4 +177,11 @@ struct LoopTurnTests {
         #expect(LoopTurn.wake(now: t0, next: nil, running: true, armLead: 2, warmUpLead: 0, warmedThrough: .distantPast, tick: 30)
                 == t0.addingTimeInterval(30))
     }
+
+    /// The storm (a past week's 10,000 stops due at once) keeps a phase per job under way: the
+    /// dictionary is sized by the largest case, which held a record and an item inline (~450 bytes)
+    /// until the armed case was made indirect (heaptrack: 8 MiB of phases at the storm's peak).
+    @Test func aJobPhaseIsAFewBytesWhateverItsCase() {
+        #expect(MemoryLayout<JobPhase>.size <= 32, "a send number and a short reason at most")
+    }
 }

@@ -10,7 +10,9 @@ enum JobPhase {
     case journaling
     /// Journaled armed and cued in the transport for its instant. `previous` is its record before
     /// arming, which counts again if the cue is withdrawn in time.
-    case armed(send: Int, cue: Cue, previous: JobRecord?, rendered: Rendering)
+    /// Indirect: its payload is the size of a record and an item, and every other phase is a
+    /// few bytes; a dictionary of thousands of phases is sized by its largest case.
+    indirect case armed(send: Int, cue: Cue, previous: JobRecord?, rendered: Rendering)
     /// Fired, and waiting for room: its target has as many deliveries under way as it may.
     case waitingForRoom(send: Int)
     /// Handed to delivery: on the wire or between retries (`retrying`: why the last attempt failed).
