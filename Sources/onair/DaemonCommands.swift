@@ -8,12 +8,20 @@ import OnAirJournal
 import OnAirDaemon
 
 /// Where state and the control socket live, so that several daemons can run side by side.
+/// A relative path given on the command line is taken from the working directory and made
+/// absolute at once, so the daemon's lock, socket and log lines all name one place.
 struct Locations: ParsableArguments {
-    @Option(help: "State directory (default: $STATE_DIRECTORY or /var/lib/onair).")
+    @Option(help: "State directory (default: $STATE_DIRECTORY or /var/lib/onair).", transform: Locations.absolute)
     var state: String = ProcessInfo.processInfo.environment["STATE_DIRECTORY"].flatMap { $0.split(separator: ":").first.map(String.init) } ?? "/var/lib/onair"
 
-    @Option(help: "Control socket (default: $RUNTIME_DIRECTORY/control.sock or /run/onair/control.sock).")
+    @Option(help: "Control socket (default: $RUNTIME_DIRECTORY/control.sock or /run/onair/control.sock).", transform: Locations.absolute)
     var socket: String = (ProcessInfo.processInfo.environment["RUNTIME_DIRECTORY"].flatMap { $0.split(separator: ":").first.map(String.init) } ?? "/run/onair") + "/control.sock"
+
+    static func absolute(_ path: String) -> String {
+        guard !path.hasPrefix("/") else { return path }
+        return URL(fileURLWithPath: path, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath, isDirectory: true))
+            .standardizedFileURL.path
+    }
 }
 
 enum Logs {
@@ -42,7 +50,7 @@ struct DaemonCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "daemon",
         abstract: "Run the scheduler in the foreground (systemd runs this).",
-        discussion: "Exit status 0 after SIGTERM/SIGINT, 78 when the schedule is invalid, 73/74 when the state directory or journal cannot be used, 75 when another daemon uses the state directory or the control socket. SIGHUP reloads the schedule."
+        discussion: "Exit status 0 after SIGTERM/SIGINT, 78 when the schedule is invalid, 73/74 when the state directory, the control socket or the journal cannot be used, 75 when another daemon uses the state directory or the control socket. SIGHUP reloads the schedule."
     )
 
     @Option(help: "The schedule file (YAML).") var config: String
@@ -64,9 +72,19 @@ struct DaemonCommand: AsyncParsableCommand {
     func run() async throws {
         let logger = Logs.logger()
         let daemon = try await startDaemon(config: config, state: locations.state, socket: locations.socket, warmUp: warmUp, logger: logger)
-        logger.info("ready", metadata: ["schedule": "\(config)", "state": "\(locations.state)", "version": "\(OnAirVersion.current)"])
-        await daemon.announceReady()
-        try await daemon.run(extraServices: [ControlServer(daemon: daemon, socketPath: locations.socket, idleTimeout: controlIdleTimeout)])
+        let (config, state) = (self.config, locations.state)
+        // Ready (the log line, and READY=1 to systemd) once the control socket takes connections:
+        // `systemctl start onair && onair status` must find it listening.
+        let control = ControlServer(daemon: daemon, socketPath: locations.socket, idleTimeout: controlIdleTimeout) {
+            logger.info("ready", metadata: ["schedule": "\(config)", "state": "\(state)", "version": "\(OnAirVersion.current)"])
+            await daemon.announceReady()
+        }
+        do {
+            try await daemon.run(extraServices: [control])
+        } catch let error as DaemonStartError {
+            Terminal.error(error.description)
+            throw ExitCode(error.exitStatus)
+        }
     }
 }
 

@@ -148,6 +148,46 @@ struct ControlTests {
         #expect(history.stdout.contains("(send 1)"))
     }
 
+    /// Found while benchmarking: `--socket name.sock` (a relative path) failed after "ready" with a
+    /// Foundation error naming "./", and "ready" (and READY=1) came before the socket listened.
+    @Test func relativePathsWorkAndReadyComesOnceTheSocketListens() throws {
+        let rig = try ControlRig(items: [("a", 600, 60)])
+        rig.stop()
+        let dir = URL(fileURLWithPath: rig.dir)
+        let logPath = dir.appendingPathComponent("relative.log").path
+        FileManager.default.createFile(atPath: logPath, contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        rig.daemon = try startDaemon(config: rig.config, state: "relative-state", socket: "relative.sock", log: log, cwd: dir)
+        #expect(rig.waitUntil(15) { (try? CLI.run(["status", "--socket", "relative.sock"], cwd: dir).status) == 0 })
+        #expect(rig.daemon.isRunning)
+        #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("relative-state/journal.sqlite").path))
+        let text = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+        let listening = text.range(of: "control socket listening"), ready = text.range(of: "info ready ")
+        #expect(listening != nil && ready != nil && listening!.lowerBound < ready!.lowerBound, "\(text)")
+        #expect(text.contains("socket=\(dir.appendingPathComponent("relative.sock").standardizedFileURL.path)"), "logged absolute")
+    }
+
+    @Test func aControlSocketThatCannotBeMadeIsAOneLineErrorAndExit73() throws {
+        let rig = try ControlRig(items: [("a", 600, 60)])
+        rig.stop()
+        // A path longer than a Unix socket address can hold (108 bytes).
+        let long = rig.dir + "/" + String(repeating: "s", count: 120) + ".sock"
+        let process = Process()
+        process.executableURL = CLI.binary
+        process.arguments = ["daemon", "--config", rig.config, "--state", rig.state, "--socket", long]
+        process.environment = ProcessInfo.processInfo.environment.merging(["E2E_SECRET": e2eSecret]) { _, new in new }
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let output = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 73, "\(output)")
+        let last = output.split(separator: "\n").last.map(String.init) ?? ""
+        #expect(last.hasPrefix("cannot listen on the control socket \(long)"), "\(output)")
+        #expect(!output.contains("info ready"), "never said ready")
+    }
+
     @Test func unknownItemsAndBadDurations() throws {
         let rig = try ControlRig(items: [("a", 600, 60)])
         let unknown = try rig.onair("skip", "nope")

@@ -44,9 +44,10 @@ let e2eSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 /// Starts `onair daemon` in the background with the tests' secret and `environment` added,
 /// its output to `log` (or nowhere).
 func startDaemon(config: String, state: String, socket: String? = nil, environment: [String: String] = [:],
-                 log: FileHandle? = nil, arguments: [String] = []) throws -> Process {
+                 log: FileHandle? = nil, arguments: [String] = [], cwd: URL? = nil) throws -> Process {
     let process = Process()
     process.executableURL = CLI.binary
+    if let cwd { process.currentDirectoryURL = cwd }
     process.arguments = ["daemon", "--config", config, "--state", state, "--socket", socket ?? state + "/control.sock"] + arguments
     var env = ProcessInfo.processInfo.environment
     env["E2E_SECRET"] = e2eSecret

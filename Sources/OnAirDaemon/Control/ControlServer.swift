@@ -23,15 +23,32 @@ public struct ControlServer: Service {
     /// An idle connection (no request under way) is closed after this long.
     let idleTimeout: TimeAmount
 
-    public init(daemon: Daemon, socketPath: String, idleTimeout: TimeInterval = 10) {
+    /// Called once the socket takes connections: the daemon is ready only then.
+    let onListening: @Sendable () async -> Void
+
+    public init(daemon: Daemon, socketPath: String, idleTimeout: TimeInterval = 10,
+                onListening: @escaping @Sendable () async -> Void = {}) {
         self.daemon = daemon
         self.socketPath = socketPath
         self.idleTimeout = .milliseconds(Int64(idleTimeout * 1000))
+        self.onListening = onListening
     }
 
+    /// Listens until graceful shutdown. A socket that cannot be made ends the daemon with a
+    /// `DaemonStartError` (exit 73) naming the path and why, before it has said it is ready.
     public func run() async throws {
+        do {
+            try await serve()
+        } catch let error as DaemonStartError {
+            throw error
+        } catch {
+            throw DaemonStartError(description: "cannot listen on the control socket \(socketPath): \(error)", exitStatus: ExitStatus.cantCreate)
+        }
+    }
+
+    private func serve() async throws {
         let directory = (socketPath as NSString).deletingLastPathComponent
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
         let api = ControlAPI(daemon: daemon)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let connections = ControlConnections(limit: ControlConnections.limit(forDescriptors: FileDescriptorLimit.raise()))
@@ -51,6 +68,7 @@ public struct ControlServer: Service {
         chmod(socketPath, 0o660)
         let ours = SocketFileIdentity(path: socketPath)
         daemon.logger.info("control socket listening", metadata: ["socket": "\(socketPath)", "connections": "\(connections.limit)"])
+        await onListening()
         try? await gracefulShutdown()
         try? await channel.close()
         try? await group.shutdownGracefully()
