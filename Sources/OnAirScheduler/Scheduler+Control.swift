@@ -8,7 +8,7 @@ import Logging
 /// before it counts (SPEC 2): when the journal refuses it, the command fails and nothing changes.
 extension Scheduler {
     /// Why an operator's command was not carried out.
-    public struct Refusal: Error, Sendable, CustomStringConvertible {
+    public struct Refusal: Error, Sendable, Equatable, CustomStringConvertible {
         public enum Kind: Sendable {
             /// No such item (the control API answers 404).
             case unknown

@@ -20,7 +20,7 @@ public actor Scheduler {
     var overrides: [String: ItemOverride] = [:]
     /// Where each item stands in the in-force schedule, and the targets by name, so firing a job
     /// is not a scan of the week (an index rather than a second copy of every item).
-    private var itemIndex: [String: Int] = [:]
+    private(set) var itemIndex: [String: Int] = [:]
     var targetsByName: [String: Target] = [:]
     let journal: JournalStore
     let deliverer: Deliverer
@@ -32,7 +32,7 @@ public actor Scheduler {
 
     /// The in-force plan by item: firing checks a job is still planned, operator commands take an
     /// item's jobs. Grouping by item keeps a 30,000-job week to a few megabytes.
-    private var plan: [String: [PlannedJob]] = [:]
+    private(set) var plan: [String: [PlannedJob]] = [:]
     var plannedCount = 0
     var records: [JobID: JobRecord] = [:]
     var queue = Heap<QueuedJob>()

@@ -155,7 +155,7 @@ struct ControlTests {
         rig.stop()
         let dir = URL(fileURLWithPath: rig.dir)
         let logPath = dir.appendingPathComponent("relative.log").path
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         rig.daemon = try startDaemon(config: rig.config, state: "relative-state", socket: "relative.sock", log: log, cwd: dir)
         #expect(rig.waitUntil(15) { (try? CLI.run(["status", "--socket", "relative.sock"], cwd: dir).status) == 0 })
