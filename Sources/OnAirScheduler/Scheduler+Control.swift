@@ -79,31 +79,8 @@ extension Scheduler {
         wake.signal()
     }
 
-    /// Streams that are live now (a start delivered or on the wire, no stop delivered or superseded)
-    /// and that `newSchedule` would give no stop: one diagnostic each, at the item when the new
-    /// file still has it, else at the top of the file.
     func strandedStreams(in newSchedule: Schedule, file: String) -> [Diagnostic] {
-        var found: [Diagnostic] = []
-        let liveStarts = records.filter { $0.key.action == .start && ($0.value.state == .delivered || $0.value.state == .inflight) }
-        for id in liveStarts.keys.sorted() {
-            let stop = JobID(event: id.event, item: id.item, action: .stop, target: id.target)
-            if records[stop]?.state == .delivered || records[stop]?.state == .cancelled { continue }
-            let item = newSchedule.item(id: id.item)
-            let why: String
-            switch item {
-            case nil: why = "the new file has no item '\(id.item)'"
-            case let item? where !item.online: why = "the new file makes '\(id.item)' on-site only"
-            case let item? where !item.targets.contains(id.target): why = "the new file takes target '\(id.target)' from '\(id.item)'"
-            case let item? where !Planner.jobs(for: item, in: newSchedule).contains(where: { $0.id == stop }):
-                why = "the new file gives '\(id.item)' no stop call on '\(id.target)'"
-            default: continue
-            }
-            let position = item?.position ?? .start
-            found.append(Diagnostic(file: file, line: position.line, column: position.column,
-                                    message: "'\(id.item)' is on air on '\(id.target)' and \(why), so its stream would have no stop; "
-                                        + "stop it first (onair stop \(id.item)) or keep it in the file"))
-        }
-        return found
+        ReloadRule.stranded(records: records, in: newSchedule, file: file)
     }
 
     /// Records a refused reload; the running schedule stays in force.
@@ -117,7 +94,7 @@ extension Scheduler {
         await beginCommand()
         defer { endCommand() }
         try await journalOrRefuse("hold") { try await journal.append(JournalEvent(at: time.now(), kind: "hold", detail: "by \(by)")) }
-        if state == .running { state = .held }
+        state = state.after(.hold)
         withdrawArmed { _ in true }
         await flushWriteBacks()
         logger.notice("hold: no job fires until resume", metadata: ["by": "\(by)"])
@@ -129,7 +106,7 @@ extension Scheduler {
         await beginCommand()
         defer { endCommand() }
         try await journalOrRefuse("resume") { try await journal.append(JournalEvent(at: time.now(), kind: "resume", detail: "by \(by)")) }
-        if state == .held { state = .running }
+        state = state.after(.resume)
         logger.notice("resume", metadata: ["by": "\(by)"])
         wake.signal()
     }
@@ -140,7 +117,7 @@ extension Scheduler {
     /// `grace` seconds to finish and be journaled. What is left stays in flight in the journal (cut
     /// off) and is sent again, with the same webhook-id, after restart.
     public func shutdown(grace: TimeInterval) async {
-        state = .stopping
+        state = state.after(.shutdown)
         wake.signal()
         // Armed calls that have not left never will: armed on disk, they are pending after restart
         // (or cut off, once their instant has passed). Deliveries still waiting for room are left in

@@ -47,4 +47,20 @@ enum RunState: Equatable {
     case held
     /// Shutting down: nothing new fires; what is on the wire gets its grace period.
     case stopping
+
+    /// What moves it: an operator's hold or resume, and shutdown.
+    enum Event {
+        case hold, resume, shutdown
+    }
+
+    /// Shutdown is for good; hold and resume only toggle a running daemon, and repeating one is
+    /// harmless (a second hold stays held, a resume of a running daemon changes nothing).
+    func after(_ event: Event) -> RunState {
+        switch (self, event) {
+        case (.stopping, _), (_, .shutdown): .stopping
+        case (.running, .hold): .held
+        case (.held, .resume): .running
+        default: self
+        }
+    }
 }
