@@ -69,7 +69,7 @@ public struct Deliverer: Sendable {
     }
 
     /// How one attempt ended.
-    enum AttemptEnd {
+    public enum AttemptEnd: Sendable, Equatable {
         case delivered
         case failed(String)
         /// Nothing left (shut down, or its cue withdrawn): no attempt to record.
@@ -82,8 +82,10 @@ public struct Deliverer: Sendable {
     /// inlined into the loop: its frame (the request, the answer, the record) exists only while it
     /// runs, so a delivery sleeping between retries holds a few hundred bytes rather than kilobytes,
     /// and a whole past week's stops can retry at once.
+    /// The scheduler calls this directly and holds the wait between attempts as data (a due time
+    /// per job), so a delivery between retries is not a suspended task at all.
     @inline(never)
-    func attempt(_ context: DeliveryContext, target: Target, number attempt: Int, failures: Int, deadline: Date, cue: Cue?,
+    public func attempt(_ context: DeliveryContext, target: Target, number attempt: Int, failures: Int, deadline: Date, cue: Cue?,
                  record: @Sendable (AttemptRecord) async -> Void) async -> AttemptEnd {
         let expect: ResponseExpectation? = {
             if case .templated(let requests) = target.kind { return requests[context.job.action]?.expect }

@@ -125,6 +125,7 @@ extension Scheduler {
         withdrawArmed { _ in true }
         await flushWriteBacks()
         dropWaiting()
+        dropRetries()
         for delivery in tasks.values { delivery.task.cancel() }
         // The grace is elapsed time, not wall-clock time: a clock step must not cut it short or stretch it.
         let clock = ContinuousClock()

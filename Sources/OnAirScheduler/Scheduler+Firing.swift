@@ -17,14 +17,22 @@ final class Firing: Sendable {
     let deadline: Date
     /// For an armed job: the transport holds its call until the instant.
     let cue: Cue?
+    /// The schedule in force when it was fired, which its templates render.
+    let schedule: Schedule
 
-    init(job: PlannedJob, record: JobRecord, item: Item, target: Target, deadline: Date, cue: Cue? = nil) {
+    init(job: PlannedJob, record: JobRecord, item: Item, target: Target, deadline: Date, cue: Cue? = nil, schedule: Schedule) {
         self.job = job
         self.record = record
         self.item = item
         self.target = target
         self.deadline = deadline
         self.cue = cue
+        self.schedule = schedule
+    }
+
+    /// What every attempt of this send renders and signs: its webhook-timestamp is the instant.
+    var context: DeliveryContext {
+        DeliveryContext(schedule: schedule, item: item, job: job, send: record.send, timestamp: job.instant)
     }
 }
 
@@ -71,7 +79,7 @@ extension Scheduler {
                 missed.append(job)
                 batch.append(record)
             case .fire(let record, let job, let deadline):
-                firings.append(Firing(job: job, record: record, item: item, target: target, deadline: deadline))
+                firings.append(Firing(job: job, record: record, item: item, target: target, deadline: deadline, schedule: schedule))
             }
         }
         // From here until each is handed to its lane, the batch is being delivered for everyone
@@ -115,7 +123,8 @@ extension Scheduler {
                 continue
             }
             previous[job.id] = records[job.id]
-            firings.append(Firing(job: job, record: record, item: item, target: target, deadline: deadline, cue: Cue(at: job.instant)))
+            firings.append(Firing(job: job, record: record, item: item, target: target, deadline: deadline, cue: Cue(at: job.instant),
+                                  schedule: schedule))
         }
         for firing in firings { phases[firing.job.id] = .journaling }
         let written = await persist(firings.map(\.record))
@@ -181,6 +190,7 @@ extension Scheduler {
             if cue.withdraw() {
                 if let armed = records[id] { writeBacks[id] = Self.beforeArming(previous, armed: armed, now: time.now()) }
                 removeWaiting(id)
+                dropRetry(id)
                 tasks[id] = nil
                 phases[id] = nil
                 restore(id, previous)
@@ -257,10 +267,12 @@ extension Scheduler {
         start(firing, after: after, answered: answered, report: report)
     }
 
-    /// Starts the next waiting deliveries of `target` while it has room.
+    /// Starts the next waiting attempts of `target` while it has room: due retries first (they
+    /// were fired earlier), then first attempts in firing order.
     func launchWaiting(for target: String) {
-        while !stopping, underWay[target, default: 0] < deliveriesPerTarget,
-              let next = waitingToLaunch[target]?.popFirst() {
+        while !stopping, underWay[target, default: 0] < deliveriesPerTarget {
+            if retriesUnderWay[target, default: 0] < Self.retriesPerTarget, relaunchNextDueRetry(of: target) { continue }
+            guard let next = waitingToLaunch[target]?.popFirst() else { return }
             if waitingToLaunch[target]?.isEmpty == true { waitingToLaunch[target] = nil }
             start(next.firing, after: next.after, answered: next.answered, report: next.report)
         }
@@ -280,32 +292,5 @@ extension Scheduler {
             for pending in line where phases[pending.firing.job.id]?.isArmed != true { phases[pending.firing.job.id] = nil }
         }
         waitingToLaunch.removeAll()
-    }
-
-    private func start(_ firing: Firing, after: [Latch], answered: Latch?, report: FirstAnswerReport?) {
-        underWay[firing.job.target, default: 0] += 1
-        let job = firing.job, record = firing.record, target = firing.target, cue = firing.cue
-        let context = DeliveryContext(schedule: schedule, item: firing.item, job: job, send: record.send, timestamp: job.instant)
-        let deliverer = self.deliverer
-        let firstAttempt = record.attempts + 1
-        let id = job.id, send = record.send, targetName = target.name
-        let finalDeadline = firing.deadline
-        launches += 1
-        let launch = launches
-        // No suspension between handing over and recording: `finished` cannot run in between.
-        let task = lanes.enqueue(.init(item: job.itemID, target: job.target)) {
-            for latch in after { await latch.wait() }
-            let result = await deliverer.deliver(context, target: target, deadline: finalDeadline, firstAttempt: firstAttempt,
-                                                 cue: cue) { attempt in
-                await self.recordAttempt(attempt, for: id, launch: launch)
-                answered?.release()
-                if attempt.attempt == firstAttempt { report?(FirstAnswer(target: targetName, attempt: attempt)) }
-            }
-            answered?.release()    // cancelled before any attempt: do not hold anyone
-            report?(FirstAnswer(target: targetName, attempt: nil))    // only the first report per target counts
-            await self.finished(id, launch: launch, send: send, result)
-        }
-        tasks[id] = (launch, send, task)
-        if cue == nil { phases[id] = .delivering(send: send, retrying: nil) }
     }
 }

@@ -98,6 +98,7 @@ extension Scheduler {
         for old in superseded {
             old.task?.cancel()
             removeWaiting(old.id, send: old.send)
+            dropRetry(old.id, send: old.send)
         }
         await note(JournalEvent(at: now, kind: action.rawValue, detail: "\(id) sent by hand by \(by)"))
         replan()

@@ -54,6 +54,12 @@ public actor Scheduler {
     let deliveriesPerTarget: Int
     var underWay: [String: Int] = [:]
     var waitingToLaunch: [String: Deque<PendingLaunch>] = [:]
+    /// Deliveries between two attempts, as data (see `PendingRetry`), and their due times in order.
+    var retries: [JobID: PendingRetry] = [:]
+    var retryQueue = Heap<RetryDue>()
+    /// Retries due and waiting for room on their target, in the order they fell due.
+    var dueRetries: [String: Deque<RetryDue>] = [:]
+    var retriesUnderWay: [String: Int] = [:]
     var state = RunState.running
     /// Operator commands run one after the other (SPEC 2.1): each reads the state the one before
     /// it left, even across the journal writes where the actor lets others in.
@@ -295,6 +301,7 @@ public actor Scheduler {
             tick?(statusLine())
             await flushWriteBacks()
             let now = time.now()
+            relaunchDueRetries(now: now)
             // Warm first: it looks at the next instant in the queue, which arming takes out of it.
             if state == .running && warmUpLead > 0 { warmUpNextInstant(now: now) }
             let turn = LoopTurn.take(from: &queue, now: now, running: state == .running, armLead: armLead)
@@ -310,7 +317,8 @@ public actor Scheduler {
             }
             if stopping { break }
             await sleep(until: LoopTurn.wake(now: now, next: queue.min?.job.instant, running: state == .running, armLead: armLead,
-                                             warmUpLead: warmUpLead, warmedThrough: warmedThrough, tick: tickInterval))
+                                             warmUpLead: warmUpLead, warmedThrough: warmedThrough, tick: tickInterval,
+                                             retryDue: nextRetryDue))
         }
     }
 

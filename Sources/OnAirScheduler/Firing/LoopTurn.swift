@@ -31,10 +31,11 @@ struct LoopTurn: Equatable {
     }
 
     /// When the loop must turn next: to arm (or, without arming, fire) the next instant, to warm
-    /// its connections if that comes first and has not been done, and at least every `tick`.
+    /// its connections if that comes first and has not been done, for the next retry of a delivery
+    /// under way (held or not: a hold stops firing, not deliveries), and at least every `tick`.
     static func wake(now: Date, next: Date?, running: Bool, armLead: TimeInterval, warmUpLead: TimeInterval,
-                     warmedThrough: Date, tick: TimeInterval) -> Date {
-        let ticking = now.addingTimeInterval(tick)
+                     warmedThrough: Date, tick: TimeInterval, retryDue: Date? = nil) -> Date {
+        let ticking = min(now.addingTimeInterval(tick), retryDue ?? .distantFuture)
         guard running, let next else { return ticking }
         var at = armLead > 0 ? next.addingTimeInterval(-armLead) : next
         if warmUpLead > 0 && next > warmedThrough { at = min(at, next.addingTimeInterval(-warmUpLead)) }

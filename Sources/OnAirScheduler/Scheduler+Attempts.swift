@@ -1,0 +1,164 @@
+import Foundation
+import HeapModule
+import OnAirModel
+import OnAirDelivery
+import OnAirJournal
+
+/// A delivery between two attempts, held as data: its next attempt's due time, and its place
+/// on its lane. A whole past week's stops retrying to a dead platform are ten thousand of these
+/// (a few hundred bytes each), not ten thousand suspended tasks.
+struct PendingRetry {
+    var due: Date
+    var firing: Firing
+    var launch: Int
+    /// The number the next attempt gets, and the failures so far (for the backoff).
+    var number: Int
+    var failures: Int
+    var turn: DeliveryLanes.Turn
+}
+
+/// The retry queue's order: the earliest due first.
+struct RetryDue: Comparable {
+    var due: Date
+    var id: JobID
+    var launch: Int
+    static func < (a: RetryDue, b: RetryDue) -> Bool { (a.due, a.launch) < (b.due, b.launch) }
+    static func == (a: RetryDue, b: RetryDue) -> Bool { a.launch == b.launch && a.due == b.due }
+}
+
+/// Attempts: the first one on the delivery's lane, each later one when the loop finds it due.
+extension Scheduler {
+    /// At most this many retries per target are in the air at once (within the target's
+    /// `deliveriesPerTarget`): a platform that is failing is not hammered with 64 parallel retries,
+    /// and a first attempt to it never waits behind more than these.
+    static let retriesPerTarget = 8
+
+    /// Hands a fired job's first attempt to its lane; it waits for `after` first and opens
+    /// `answered` after it. No suspension between handing over and recording the task.
+    func start(_ firing: Firing, after: [Latch], answered: Latch?, report: FirstAnswerReport?) {
+        underWay[firing.job.target, default: 0] += 1
+        launches += 1
+        let launch = launches
+        let id = firing.job.id, send = firing.record.send
+        let task = lanes.enqueueHolding(.init(item: id.item, target: id.target)) { turn in
+            for latch in after { await latch.wait() }
+            await self.attempt(firing, launch: launch, number: firing.record.attempts + 1, failures: 0, turn: turn,
+                               answered: answered, report: report)
+        }
+        tasks[id] = (launch, send, task)
+        if firing.cue == nil { phases[id] = .delivering(send: send, retrying: nil) }
+    }
+
+    /// One attempt, off the actor: built, signed, sent and journaled by the deliverer; then the
+    /// scheduler hears how it ended. `answered` and `report` are the first attempt's only.
+    nonisolated func attempt(_ firing: Firing, launch: Int, number: Int, failures: Int, turn: DeliveryLanes.Turn,
+                             answered: Latch?, report: FirstAnswerReport?) async {
+        let id = firing.job.id, targetName = firing.target.name
+        let end: Deliverer.AttemptEnd
+        if Task.isCancelled {
+            end = .notSent(withdrawn: false)
+        } else if firing.cue?.current == .withdrawn {
+            end = .notSent(withdrawn: true)
+        } else {
+            end = await deliverer.attempt(firing.context, target: firing.target, number: number, failures: failures,
+                                          deadline: firing.deadline, cue: firing.cue) { attempt in
+                await self.recordAttempt(attempt, for: id, launch: launch)
+                answered?.release()
+                report?(FirstAnswer(target: targetName, attempt: attempt))
+            }
+        }
+        answered?.release()    // not sent: do not hold anyone
+        report?(FirstAnswer(target: targetName, attempt: nil))    // only the first report per target counts
+        await attemptEnded(firing, launch: launch, number: number, failures: failures, end: end, cancelled: Task.isCancelled, turn: turn)
+    }
+
+    /// A retry is parked as data while the delivery is still this launch's and the daemon runs;
+    /// anything else ends the delivery and lets its lane go on.
+    private func attemptEnded(_ firing: Firing, launch: Int, number: Int, failures: Int, end: Deliverer.AttemptEnd,
+                              cancelled: Bool, turn: DeliveryLanes.Turn) async {
+        let id = firing.job.id, send = firing.record.send
+        let made = number - firing.record.attempts
+        if made > 1 {    // a retry: its room among the target's retries is free again
+            retriesUnderWay[id.target, default: 1] -= 1
+            if retriesUnderWay[id.target] == 0 { retriesUnderWay[id.target] = nil }
+        }
+        let result: DeliveryResult
+        switch end {
+        case .retry(let due) where !cancelled && !stopping && tasks[id]?.launch == launch:
+            tasks[id] = nil
+            underWay[id.target, default: 1] -= 1
+            if underWay[id.target] == 0 { underWay[id.target] = nil }
+            launchWaiting(for: id.target)
+            retries[id] = PendingRetry(due: due, firing: firing, launch: launch, number: number + 1, failures: failures + 1, turn: turn)
+            retryQueue.insert(RetryDue(due: due, id: id, launch: launch))
+            wake.signal()
+            return
+        case .retry: result = .cancelled(attempts: made)
+        case .delivered: result = .delivered(attempts: made)
+        case .failed(let reason): result = .failed(reason: reason, attempts: made)
+        case .notSent(let withdrawn): result = withdrawn ? .withdrawn : .cancelled(attempts: made - 1)
+        }
+        await finished(id, launch: launch, send: send, result)
+        turn.release()
+    }
+
+    /// Moves the retries whose time has come into their targets' lines and starts what has room
+    /// (the loop calls this on every turn, held or not: a hold stops jobs firing, not deliveries
+    /// under way). A retry waits for room like a first attempt: 10,000 retries due at once are
+    /// not 10,000 calls and journal writes in the air at once.
+    func relaunchDueRetries(now: Date) {
+        var targets: Set<String> = []
+        while let first = retryQueue.min, first.due <= now {
+            retryQueue.removeMin()
+            guard var pending = retries[first.id], pending.launch == first.launch, pending.due == first.due else { continue }
+            // A command is deciding about this job right now (an operator's stop superseding it):
+            // its answer comes first, so this attempt waits a moment.
+            if phases[first.id].map(Self.isJournaling) == true {
+                pending.due = now.addingTimeInterval(0.05)
+                retries[first.id] = pending
+                retryQueue.insert(RetryDue(due: pending.due, id: first.id, launch: pending.launch))
+                continue
+            }
+            dueRetries[first.id.target, default: []].append(first)
+            targets.insert(first.id.target)
+        }
+        for target in targets.sorted() { launchWaiting(for: target) }
+    }
+
+    /// Starts the next due retry of `target`, if one is still wanted (a dropped one is skipped).
+    func relaunchNextDueRetry(of target: String) -> Bool {
+        while let due = dueRetries[target]?.popFirst() {
+            if dueRetries[target]?.isEmpty == true { dueRetries[target] = nil }
+            guard let pending = retries[due.id], pending.launch == due.launch else { continue }
+            retries[due.id] = nil
+            underWay[target, default: 0] += 1
+            retriesUnderWay[target, default: 0] += 1
+            let task = Task {
+                await self.attempt(pending.firing, launch: pending.launch, number: pending.number, failures: pending.failures,
+                                   turn: pending.turn, answered: nil, report: nil)
+            }
+            tasks[due.id] = (pending.launch, pending.firing.record.send, task)
+            return true
+        }
+        return false
+    }
+
+    /// When the next retry is due, for the loop's wake-up.
+    var nextRetryDue: Date? { retryQueue.min?.due }
+
+    /// Takes a job's parked retry away (an operator's stop supersedes it, its cue is withdrawn, or
+    /// shutdown): its lane goes on, and it stays in flight in the journal (cut off, sent again
+    /// after restart with the same webhook-id) unless the caller records otherwise.
+    func dropRetry(_ id: JobID, send: Int? = nil) {
+        guard let pending = retries[id], send == nil || pending.firing.record.send == send else { return }
+        retries[id] = nil
+        if phases[id]?.send == pending.firing.record.send { phases[id] = nil }
+        pending.turn.release()
+    }
+
+    func dropRetries() {
+        for id in Array(retries.keys) { dropRetry(id) }
+        retryQueue = Heap()
+        dueRetries = [:]
+    }
+}

@@ -1,0 +1,81 @@
+import Foundation
+import Testing
+@testable import OnAirModel
+@testable import OnAirDelivery
+@testable import OnAirJournal
+@testable import OnAirScheduler
+import OnAirTestSupport
+
+/// Retries held as data: between two attempts a delivery is a due time in the scheduler's retry
+/// queue and a turn on its lane, not a suspended task; the loop starts the next attempt.
+@Suite("Retries as data", .serialized)
+struct RetryTests {
+    let showStart = JobID(event: "t", item: "show", action: .start, target: "site")
+
+    @Test func aDeliveryBetweenRetriesHoldsNoTaskAndTheLoopSendsItsNextAttempt() async throws {
+        let rig = try await SchedulerRig(schedule: try oneItemSchedule(), at: utc("2021-11-08T10:00:00Z"))
+        rig.transport.answer(503)
+        #expect(await rig.eventually { await rig.scheduler.retries[showStart] != nil })
+        #expect(await rig.scheduler.tasks[showStart] == nil, "no task waits out the backoff")
+        #expect(await rig.scheduler.snapshot().retrying[showStart] == "HTTP 503")
+        let first = rig.transport.calls.count
+        rig.time.advance(by: 1)
+        #expect(await rig.eventually { rig.transport.calls.count > first }, "the loop starts the retry when it falls due")
+        #expect(Set(rig.transport.calls.map(\.webhookID)).count == 1, "a retry is the same send")
+        rig.transport.answer(200)
+        rig.time.advance(by: 1)
+        #expect(await rig.eventually { await rig.state("t/show/start/site") == .delivered })
+        #expect(await rig.scheduler.retries.isEmpty)
+        await rig.stop()
+    }
+
+    @Test func theStopWaitsOnItsLaneForTheStartStillBeingRetried() async throws {
+        let rig = try await SchedulerRig(schedule: try oneItemSchedule(), at: utc("2021-11-08T10:00:00Z"))
+        rig.transport.answer(503)
+        #expect(await rig.eventually { await rig.scheduler.retries[showStart] != nil })
+        // At the end instant the start's last retry and the stop fall due together: the start's
+        // attempt is held on the wire, and the stop must not overtake it.
+        rig.transport.holdCalls()
+        rig.time.advance(to: utc("2021-11-08T11:00:00Z"))
+        #expect(await rig.eventually { rig.transport.onTheWire == 1 })
+        #expect(await rig.eventually { await rig.state("t/show/stop/site") == .inflight }, "the stop is fired and journaled")
+        try await Task.sleep(nanoseconds: 200_000_000)
+        #expect(rig.transport.onTheWire == 1, "the stop waits behind the start's attempt")
+        rig.transport.answer(200)
+        rig.transport.release()
+        #expect(await rig.eventually { await rig.state("t/show/stop/site") == .delivered })
+        let types = rig.transport.calls.map(\.type)
+        #expect(types.last == "stream.stop" && types.dropLast().allSatisfy { $0 == "stream.start" }, "\(types)")
+        await rig.stop()
+    }
+
+    @Test func aFailingPlatformGetsAtMostEightRetriesInTheAirAtOnce() async throws {
+        // Twenty past items on one platform: at start-up all twenty stops are due at once (SPEC 4).
+        var yaml = "id: t\ntitle: T\ntimezone: UTC\ntargets:\n  site: { url: \"http://127.0.0.1:9/hook\" }\n"
+        yaml += "days:\n  - date: 2021-11-08\n    programme:\n"
+        for k in 0..<20 {
+            yaml += "      - { id: item-\(k), title: I, start: \"10:\(String(format: "%02d", 2 * k))\", duration: 2m }\n"
+        }
+        let rig = try await SchedulerRig(schedule: try load(yaml), at: utc("2021-11-08T12:00:00Z"))
+        rig.transport.answer(503)
+        #expect(await rig.eventually { await rig.scheduler.retries.count == 20 }, "every first attempt went, none waits behind a retry")
+        rig.transport.holdCalls()
+        rig.time.advance(by: 1)
+        #expect(await rig.eventually { rig.transport.onTheWire == Scheduler.retriesPerTarget })
+        try await Task.sleep(nanoseconds: 200_000_000)
+        #expect(rig.transport.onTheWire == Scheduler.retriesPerTarget)
+        rig.transport.release()
+        #expect(await rig.eventually { rig.transport.calls.count == 40 }, "the other twelve get their turn")
+        await rig.stop()
+        #expect(await rig.scheduler.retries.isEmpty, "shutdown drops what waits; the journal keeps it in flight")
+        #expect(try await rig.journal.jobRecords().values.filter { $0.id.action == .stop && $0.state == .inflight }.count == 20)
+    }
+
+    @Test func aHeldLoopStillWakesForARetry() {
+        let now = utc("2021-11-08T10:00:00Z")
+        #expect(LoopTurn.wake(now: now, next: nil, running: false, armLead: 2, warmUpLead: 0, warmedThrough: .distantPast, tick: 30,
+                              retryDue: now.addingTimeInterval(5)) == now.addingTimeInterval(5))
+        #expect(LoopTurn.wake(now: now, next: now.addingTimeInterval(10), running: true, armLead: 2, warmUpLead: 0,
+                              warmedThrough: .distantPast, tick: 30, retryDue: now.addingTimeInterval(60)) == now.addingTimeInterval(8))
+    }
+}
