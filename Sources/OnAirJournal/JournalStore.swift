@@ -15,8 +15,9 @@ public protocol JournalStore: Sendable {
     func save(_ record: JobRecord) async throws
     /// Writes several job records in one transaction: jobs fired together cost one sync to disk.
     func save(_ records: [JobRecord]) async throws
-    /// Writes an attempt and the job's new record together.
-    func save(_ attempt: AttemptRecord, job: JobRecord) async throws
+    /// Writes an attempt and the job's new record together. `job` nil: the attempt of a send an
+    /// operator's stop superseded; the job's row belongs to the newer send and is left alone.
+    func save(_ attempt: AttemptRecord, job: JobRecord?) async throws
     func append(_ event: JournalEvent) async throws
     /// Attempts, newest first, optionally of one item only.
     func attempts(item: String?, limit: Int) async throws -> [AttemptRecord]

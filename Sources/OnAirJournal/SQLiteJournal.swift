@@ -192,15 +192,16 @@ public final class SQLiteJournal: JournalStore {
         }
     }
 
-    public func save(_ attempt: AttemptRecord, job: JobRecord) async throws {
+    public func save(_ attempt: AttemptRecord, job: JobRecord?) async throws {
+        let item = job?.id.item ?? JobID(attempt.job)?.item ?? ""
         try await write { db in
             try db.execute(sql: """
                 INSERT INTO attempt (job, item, target, webhook_id, send, attempt, started_at, status, error, total_time, outcome, detail)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [attempt.job, job.id.item, attempt.target, attempt.webhookID, attempt.send, attempt.attempt,
+                """, arguments: [attempt.job, item, attempt.target, attempt.webhookID, attempt.send, attempt.attempt,
                                  attempt.startedAt.timeIntervalSince1970, attempt.status, attempt.error, attempt.totalTime,
                                  attempt.outcome, attempt.detail])
-            try Self.write(job, db)
+            if let job { try Self.write(job, db) }
         }
     }
 

@@ -43,7 +43,7 @@ extension Scheduler {
             written.detail = nil
         }
         do {
-            try await journaled { [written] in try await journal.save(attempt, job: written) }
+            try await journaled { [written] in try await journal.save(attempt, job: current ? written : nil) }
             if written.state == .delivered, records[id]?.send == written.send, records[id]?.state.isFinal == false {
                 records[id] = written
                 updateLive(written)

@@ -39,7 +39,15 @@ public final class InstrumentedJournal: JournalStore, @unchecked Sendable {
         count(records.count)
         try await inner.save(records)
     }
-    public func save(_ attempt: AttemptRecord, job: JobRecord) async throws { try check(); try await inner.save(attempt, job: job) }
+    public func save(_ attempt: AttemptRecord, job: JobRecord?) async throws {
+        try check()
+        lock.withLock { attemptRows.append((attempt.send, job?.send)) }
+        try await inner.save(attempt, job: job)
+    }
+
+    /// Each attempt written, as (its send, the send of the job row written with it, nil for none).
+    public var attemptWrites: [(attempt: Int, job: Int?)] { lock.withLock { attemptRows } }
+    private var attemptRows: [(attempt: Int, job: Int?)] = []
     public func append(_ event: JournalEvent) async throws { try check(); try await inner.append(event) }
     public func attempts(item: String?, limit: Int) async throws -> [AttemptRecord] { try await inner.attempts(item: item, limit: limit) }
     public func events(limit: Int) async throws -> [JournalEvent] { try await inner.events(limit: limit) }

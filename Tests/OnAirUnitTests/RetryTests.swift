@@ -78,4 +78,30 @@ struct RetryTests {
         #expect(LoopTurn.wake(now: now, next: now.addingTimeInterval(10), running: true, armLead: 2, warmUpLead: 0,
                               warmedThrough: .distantPast, tick: 30, retryDue: now.addingTimeInterval(60)) == now.addingTimeInterval(8))
     }
+
+    /// Found reading `recordAttempt`: the answer of a send an operator's stop superseded was
+    /// written together with the job's row, which by then was the newer send's.
+    @Test func theAnswerOfASupersededSendWritesNoJobRow() async throws {
+        let rig = try await SchedulerRig(schedule: try oneItemSchedule(), at: utc("2021-11-08T10:30:00Z"))
+        #expect(await rig.eventually { rig.transport.calls.count == 1 })
+        await rig.settle()
+        rig.transport.answer(500)
+        rig.time.advance(to: utc("2021-11-08T11:00:00Z"))
+        let stop = JobID(event: "t", item: "show", action: .stop, target: "site")
+        #expect(await rig.eventually { await rig.scheduler.retries[stop] != nil })
+        rig.transport.holdCalls()
+        rig.time.advance(by: 1)
+        #expect(await rig.eventually { rig.transport.onTheWire == 1 }, "send 0's retry is on the wire")
+        let manual = Task { try await rig.scheduler.sendNow(item: "show", action: .stop, again: false, by: "ops") }
+        #expect(await rig.eventually { await rig.scheduler.snapshot().records[stop]?.send == 1 })
+        rig.transport.answer(200)
+        rig.transport.release()
+        let outcome = try await manual.value
+        #expect(outcome.delivered, "\(outcome.message)")
+        #expect(await rig.eventually { await rig.state("t/show/stop/site") == .delivered })
+        let writes = rig.store.attemptWrites
+        #expect(writes.contains { $0.attempt == 0 && $0.job == nil }, "\(writes)")
+        #expect(writes.allSatisfy { $0.job == nil || $0.job == $0.attempt }, "\(writes)")
+        await rig.stop()
+    }
 }
