@@ -24,7 +24,7 @@ public enum OutcomeClassifier {
     /// libcurl errors that no retry can fix: OnAir built a request libcurl refuses.
     static let permanentCurlCodes: Set<Int> = [1, 3, 4, 43, 48]  // unsupported protocol, malformed URL, not built in, bad function argument, unknown option
 
-    public static func classify(_ result: TransferResult, expect: ResponseExpectation?, now: Date = Date()) -> AttemptOutcome {
+    public static func classify(_ result: TransferResult, expect: ResponseExpectation?, now: Date) -> AttemptOutcome {
         switch result.kind {
         case .notSent(let reason):
             return .retryable(reason: reason, retryAfter: nil)

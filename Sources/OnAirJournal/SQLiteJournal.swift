@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import OnAirModel
 import GRDB
 
@@ -244,24 +245,27 @@ public final class SQLiteJournal: JournalStore {
 /// that fails leaves the others), and each caller resumes only once the transaction holding its
 /// write is committed. Queued on GRDB's writer through its callback API: call order is kept and a
 /// cancelled caller's write still completes.
-final class GroupCommitter: @unchecked Sendable {
+final class GroupCommitter: Sendable {
     typealias Write = @Sendable (Database) throws -> Void
+    private typealias Entry = (write: Write, continuation: CheckedContinuation<Void, Error>)
+    private struct State {
+        var pending: [Entry] = []
+        var flushing = false
+        var committed = 0
+    }
     private let pool: DatabasePool
-    private let lock = NSLock()
-    private var pending: [(write: Write, continuation: CheckedContinuation<Void, Error>)] = []
-    private var flushing = false
-    private var committed = 0
+    private let state = Mutex(State())
 
     init(pool: DatabasePool) { self.pool = pool }
 
-    var transactions: Int { lock.withLock { committed } }
+    var transactions: Int { state.withLock { $0.committed } }
 
     func submit(_ write: @escaping Write) async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
-            let start = lock.withLock { () -> Bool in
-                pending.append((write, continuation))
-                guard !flushing else { return false }
-                flushing = true
+            let start = state.withLock { s -> Bool in
+                s.pending.append((write, continuation))
+                guard !s.flushing else { return false }
+                s.flushing = true
                 return true
             }
             if start { pool.asyncWriteWithoutTransaction { db in self.drain(db) } }
@@ -271,10 +275,10 @@ final class GroupCommitter: @unchecked Sendable {
     /// On GRDB's writer: commits what is pending, batch after batch, until nothing is.
     private func drain(_ db: Database) {
         while true {
-            let batch = lock.withLock { () -> [(write: Write, continuation: CheckedContinuation<Void, Error>)] in
-                if pending.isEmpty { flushing = false }
-                defer { pending = [] }
-                return pending
+            let batch = state.withLock { s -> [Entry] in
+                if s.pending.isEmpty { s.flushing = false }
+                defer { s.pending = [] }
+                return s.pending
             }
             if batch.isEmpty { return }
             var results: [Result<Void, Error>] = []
@@ -293,7 +297,7 @@ final class GroupCommitter: @unchecked Sendable {
                     }
                     return .commit
                 }
-                lock.withLock { committed += 1 }
+                state.withLock { $0.committed += 1 }
             } catch {
                 results = batch.map { _ in .failure(error) }    // not committed: none of them counts
             }

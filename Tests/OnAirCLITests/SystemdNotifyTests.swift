@@ -102,6 +102,20 @@ struct SystemdNotifyTests {
     // That a wedged loop stops the pings is tested without a debug hook in the binary:
     // OnAirUnitTests' "a loop that cannot turn stops ticking" wedges it on a held journal write.
 
+    /// Found reading the notifier: the pings were timed on the wall clock, so a clock stepped back by
+    /// more than the watchdog interval stopped them and systemd would restart the daemon mid-show.
+    /// They now follow elapsed time only.
+    @Test func watchdogPingsFollowElapsedTimeNotTheWallClock() throws {
+        let listener = try NotifyListener(abstract: true)
+        let notifier = SdNotifier(environment: ["NOTIFY_SOCKET": listener.address, "WATCHDOG_USEC": "2000000"])
+        let t0 = ContinuousClock.now
+        #expect(notifier.loopTurned(now: t0), "the first turn pings")
+        #expect(!notifier.loopTurned(now: t0 + .milliseconds(500)), "half an interval (1 s) has not passed")
+        #expect(notifier.loopTurned(now: t0 + .milliseconds(950)))
+        #expect(!notifier.loopTurned(now: t0 + .milliseconds(1200)))
+        #expect(notifier.loopTurned(now: t0 + .milliseconds(1900)))
+    }
+
     @Test func nothingIsSentWithoutNotifySocket() {
         let notifier = SdNotifier(environment: [:])
         #expect(!notifier.isActive)

@@ -7,6 +7,8 @@ import OnAirTestSupport
 @testable import OnAirJournal
 @testable import OnAirScheduler
 
+private let classifiedAt = Date(timeIntervalSince1970: 1_636_362_000)
+
 @Suite("Signing and rendering")
 struct SigningTests {
     @Test func standardWebhooksTestVector() {
@@ -73,17 +75,17 @@ struct SigningTests {
         func response(_ status: Int, _ body: String = "") -> TransferResult {
             TransferResult(kind: .response(HTTPResponse(status: status, body: Array(body.utf8))), totalTime: 0)
         }
-        #expect(OutcomeClassifier.classify(response(204), expect: nil) == .delivered)
-        #expect(OutcomeClassifier.classify(response(408), expect: nil) == .retryable(reason: "HTTP 408", retryAfter: nil))
-        #expect(OutcomeClassifier.classify(response(503), expect: nil) == .retryable(reason: "HTTP 503", retryAfter: nil))
-        #expect(OutcomeClassifier.classify(response(404), expect: nil) == .permanent(reason: "HTTP 404"))
-        #expect(OutcomeClassifier.classify(response(302), expect: nil) == .permanent(reason: "HTTP 302: redirects are not followed"))
+        #expect(OutcomeClassifier.classify(response(204), expect: nil, now: classifiedAt) == .delivered)
+        #expect(OutcomeClassifier.classify(response(408), expect: nil, now: classifiedAt) == .retryable(reason: "HTTP 408", retryAfter: nil))
+        #expect(OutcomeClassifier.classify(response(503), expect: nil, now: classifiedAt) == .retryable(reason: "HTTP 503", retryAfter: nil))
+        #expect(OutcomeClassifier.classify(response(404), expect: nil, now: classifiedAt) == .permanent(reason: "HTTP 404"))
+        #expect(OutcomeClassifier.classify(response(302), expect: nil, now: classifiedAt) == .permanent(reason: "HTTP 302: redirects are not followed"))
         let expect = ResponseExpectation(statuses: [200], bodyPattern: "<return>1</return>")
-        #expect(OutcomeClassifier.classify(response(200, "<return>1</return>"), expect: expect) == .delivered)
-        #expect(OutcomeClassifier.classify(response(200, "  <return>0</return>\nmore"), expect: expect)
+        #expect(OutcomeClassifier.classify(response(200, "<return>1</return>"), expect: expect, now: classifiedAt) == .delivered)
+        #expect(OutcomeClassifier.classify(response(200, "  <return>0</return>\nmore"), expect: expect, now: classifiedAt)
             == .retryable(reason: "unexpected response: HTTP 200: <return>0</return>", retryAfter: nil))
-        #expect(OutcomeClassifier.classify(response(204), expect: expect) == .permanent(reason: "HTTP 204 is not among the expected statuses"))
-        #expect(OutcomeClassifier.classify(TransferResult(kind: .failure(code: 7, message: "Failed to connect"), totalTime: 0), expect: nil)
+        #expect(OutcomeClassifier.classify(response(204), expect: expect, now: classifiedAt) == .permanent(reason: "HTTP 204 is not among the expected statuses"))
+        #expect(OutcomeClassifier.classify(TransferResult(kind: .failure(code: 7, message: "Failed to connect"), totalTime: 0), expect: nil, now: classifiedAt)
             == .retryable(reason: "Failed to connect", retryAfter: nil))
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import OnAirModel
 import OnAirScheduleFile
 import OnAirDelivery
@@ -111,43 +112,60 @@ enum FileDescriptorLimit {
 /// to make room, so a flood of idle clients cannot lock an operator out either; only when every
 /// connection is busy with a request is a new one closed at once. Touched only on the control
 /// server's single event loop.
-final class ControlConnections: @unchecked Sendable {
+final class ControlConnections: Sendable {
     let limit: Int
-    private var open: [ObjectIdentifier: (channel: Channel, order: Int)] = [:]
-    private var busy: Set<ObjectIdentifier> = []
-    private var counter = 0
+    private struct State {
+        var open: [ObjectIdentifier: (channel: Channel, order: Int)] = [:]
+        var busy: Set<ObjectIdentifier> = []
+        var counter = 0
+    }
+    /// Uncontended (one event loop touches it); a mutex rather than `@unchecked Sendable` so the
+    /// compiler checks what the comment used to promise.
+    private let state = Mutex(State())
 
     init(limit: Int) { self.limit = limit }
 
     /// A cap well inside the descriptor limit: an eighth of it, between 16 and 256.
     static func limit(forDescriptors descriptors: Int) -> Int { max(16, min(256, descriptors / 8)) }
 
-    var count: Int { open.count }
+    var count: Int { state.withLock { $0.open.count } }
 
     func admit(_ channel: Channel) {
         let id = ObjectIdentifier(channel)
-        if open.count >= limit {
-            let idle = open.filter { !busy.contains($0.key) }.min { $0.value.order < $1.value.order }
-            guard let idle else {
-                channel.close(promise: nil)
-                return
+        let (admitted, toClose) = state.withLock { s -> (Bool, Channel?) in
+            var evicted: Channel?
+            if s.open.count >= limit {
+                guard let idle = s.open.filter({ !s.busy.contains($0.key) }).min(by: { $0.value.order < $1.value.order }) else {
+                    return (false, nil)
+                }
+                s.open[idle.key] = nil
+                evicted = idle.value.channel
             }
-            open[idle.key] = nil
-            idle.value.channel.close(promise: nil)
+            s.counter += 1
+            s.open[id] = (channel, s.counter)
+            return (true, evicted)
         }
-        counter += 1
-        open[id] = (channel, counter)
+        toClose?.close(promise: nil)
+        guard admitted else {
+            channel.close(promise: nil)
+            return
+        }
         channel.closeFuture.whenComplete { [self] _ in
-            open[id] = nil
-            busy.remove(id)
+            state.withLock { s in
+                s.open[id] = nil
+                s.busy.remove(id)
+            }
         }
     }
 
     func setBusy(_ channel: Channel, _ isBusy: Bool) {
-        if isBusy { busy.insert(ObjectIdentifier(channel)) } else { busy.remove(ObjectIdentifier(channel)) }
+        let id = ObjectIdentifier(channel)
+        state.withLock { s in
+            if isBusy { s.busy.insert(id) } else { s.busy.remove(id) }
+        }
     }
 
-    func isBusy(_ channel: Channel) -> Bool { busy.contains(ObjectIdentifier(channel)) }
+    func isBusy(_ channel: Channel) -> Bool { state.withLock { $0.busy.contains(ObjectIdentifier(channel)) } }
 }
 
 /// `struct ucred` of <sys/socket.h> (Glibc's module hides it behind _GNU_SOURCE): same fields,

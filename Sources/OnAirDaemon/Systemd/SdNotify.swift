@@ -16,7 +16,9 @@ public final class SdNotifier: Sendable {
     private let socketPath: String?
     /// Half of `$WATCHDOG_USEC` (when the watchdog is meant for this process), in seconds.
     public let watchdogInterval: TimeInterval?
-    private let state = Mutex((lastPing: Date.distantPast, lastStatus: ""))
+    /// When the watchdog was last pinged, on the monotonic clock: a wall clock stepped back (NTP, an
+    /// operator) must not stop the pings and have systemd restart the daemon mid-show.
+    private let state = Mutex((lastPing: ContinuousClock.Instant?.none, lastStatus: ""))
 
     public init(environment: [String: String] = ProcessInfo.processInfo.environment, pid: pid_t = getpid()) {
         let path = environment["NOTIFY_SOCKET"].flatMap { $0.isEmpty ? nil : $0 }
@@ -82,13 +84,16 @@ public final class SdNotifier: Sendable {
 
     /// Called from the scheduling loop on every turn: pings the watchdog when half its interval has
     /// passed, so a loop that stops turning stops the pings and systemd restarts the service.
-    public func loopTurned(now: Date = Date()) {
-        guard let interval = watchdogInterval else { return }
+    /// Returns whether it pinged.
+    @discardableResult
+    public func loopTurned(now: ContinuousClock.Instant = .now) -> Bool {
+        guard let interval = watchdogInterval else { return false }
         let due = state.withLock { s -> Bool in
-            guard now.timeIntervalSince(s.lastPing) >= interval * 0.9 else { return false }
+            if let last = s.lastPing, now - last < .milliseconds(Int64(interval * 900)) { return false }
             s.lastPing = now
             return true
         }
         if due { send("WATCHDOG=1") }
+        return due
     }
 }

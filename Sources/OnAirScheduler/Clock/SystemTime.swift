@@ -35,6 +35,9 @@ public struct SystemTime: TimeSource {
 
 #if os(Linux)
 /// One absolute CLOCK_REALTIME timer, awaited through a dispatch read source.
+///
+/// `@unchecked Sendable` on its lock: it holds a `DispatchSourceRead`, which corelibs-libdispatch
+/// does not mark Sendable, so a `Mutex` around it is refused (tried; "task-isolated 's'").
 final class RealtimeAlarm: @unchecked Sendable {
     private let fd: Int32
     private let lock = NSLock()
