@@ -146,12 +146,8 @@ struct OperatorSafetyTests {
 
     // Item 9: a stop being retried never blocks a stop by hand.
     @Test func aStopByHandWorksWhileTheScheduledStopIsBeingRetried() async throws {
-        let rig = try await SchedulerRig(schedule: try oneItemSchedule(), at: utc("2021-11-08T10:30:00Z"))
-        #expect(await rig.eventually { rig.transport.calls.count == 1 })
-        await rig.settle()
-        rig.transport.answer(500)
-        rig.time.advance(to: utc("2021-11-08T11:00:00Z"))
-        #expect(await rig.eventually { await !rig.scheduler.snapshot().retrying.isEmpty })
+        let rig = try await rigWithItsStopBeingRetried()
+        #expect(await !rig.scheduler.snapshot().retrying.isEmpty)
         #expect(try await status(rig).problems.contains { $0.contains("being retried") }, "item 12: a retried stop is degraded")
         rig.transport.answer(200)
         let outcome = try await rig.scheduler.sendNow(item: "show", action: .stop, again: false, by: "ops")

@@ -51,12 +51,7 @@ struct RetryTests {
 
     @Test func aFailingPlatformGetsAtMostEightRetriesInTheAirAtOnce() async throws {
         // Twenty past items on one platform: at start-up all twenty stops are due at once (SPEC 4).
-        var yaml = "id: t\ntitle: T\ntimezone: UTC\ntargets:\n  site: { url: \"http://127.0.0.1:9/hook\" }\n"
-        yaml += "days:\n  - date: 2021-11-08\n    programme:\n"
-        for k in 0..<20 {
-            yaml += "      - { id: item-\(k), title: I, start: \"10:\(String(format: "%02d", 2 * k))\", duration: 2m }\n"
-        }
-        let rig = try await SchedulerRig(schedule: try load(yaml), at: utc("2021-11-08T12:00:00Z"))
+        let rig = try await SchedulerRig(schedule: try pastItemsOnOneTarget(20, minutes: 2), at: utc("2021-11-08T12:00:00Z"))
         rig.transport.answer(503)
         #expect(await rig.eventually { await rig.scheduler.retries.count == 20 }, "every first attempt went, none waits behind a retry")
         rig.transport.holdCalls()
@@ -82,11 +77,7 @@ struct RetryTests {
     /// Found reading `recordAttempt`: the answer of a send an operator's stop superseded was
     /// written together with the job's row, which by then was the newer send's.
     @Test func theAnswerOfASupersededSendWritesNoJobRow() async throws {
-        let rig = try await SchedulerRig(schedule: try oneItemSchedule(), at: utc("2021-11-08T10:30:00Z"))
-        #expect(await rig.eventually { rig.transport.calls.count == 1 })
-        await rig.settle()
-        rig.transport.answer(500)
-        rig.time.advance(to: utc("2021-11-08T11:00:00Z"))
+        let rig = try await rigWithItsStopBeingRetried()
         let stop = JobID(event: "t", item: "show", action: .stop, target: "site")
         #expect(await rig.eventually { await rig.scheduler.retries[stop] != nil })
         rig.transport.holdCalls()

@@ -102,3 +102,27 @@ func oneItemSchedule(start: String = "10:00", end: String = "11:00", extra: Stri
     \(extra)
     """)
 }
+
+/// `count` consecutive items of `minutes` each from 10:00 on 2021-11-08, all on one target `site`:
+/// a daemon started at noon finds every stop due at once (SPEC 4).
+func pastItemsOnOneTarget(_ count: Int, minutes: Int) throws -> Schedule {
+    var yaml = "id: t\ntitle: T\ntimezone: UTC\ntargets:\n  site: { url: \"http://127.0.0.1:9/hook\" }\n"
+    yaml += "days:\n  - date: 2021-11-08\n    programme:\n"
+    for k in 0..<count {
+        let start = 600 + minutes * k
+        yaml += "      - { id: item-\(k), title: I, start: \"\(start / 60):\(String(format: "%02d", start % 60))\", duration: \(minutes)m }\n"
+    }
+    return try load(yaml)
+}
+
+/// One item on air since 10:30 (its start delivered) whose scheduled stop at 11:00 the platform
+/// refuses with 500: the stop is being retried when this returns.
+func rigWithItsStopBeingRetried() async throws -> SchedulerRig {
+    let rig = try await SchedulerRig(schedule: try oneItemSchedule(), at: utc("2021-11-08T10:30:00Z"))
+    _ = await rig.eventually { rig.transport.calls.count == 1 }
+    await rig.settle()
+    rig.transport.answer(500)
+    rig.time.advance(to: utc("2021-11-08T11:00:00Z"))
+    _ = await rig.eventually { await !rig.scheduler.snapshot().retrying.isEmpty }
+    return rig
+}

@@ -267,18 +267,14 @@ struct SchedulerTests {
 
     @Test func aTargetHasAtMostItsShareOfDeliveriesUnderWayTheRestWaitAsData() async throws {
         // Ten past items on one platform: at start-up all ten stops are due at once (SPEC 4).
-        var yaml = "id: t\ntitle: T\ntimezone: UTC\ntargets:\n  site: { url: \"http://127.0.0.1:9/hook\" }\n"
-        yaml += "days:\n  - date: 2021-11-08\n    programme:\n"
-        for k in 0..<10 {
-            yaml += "      - { id: item-\(k), title: I, start: \"10:\(String(format: "%02d", 5 * k))\", duration: 5m }\n"
-        }
+        let schedule = try pastItemsOnOneTarget(10, minutes: 5)
         let time = ManualTime(utc("2021-11-08T12:00:00Z"))
         let transport = RecordingTransport(time: time)
         transport.holdCalls()
         let journal = try SQLiteJournal(directory: temporaryDirectory())
         let deliverer = Deliverer(transport: transport, builder: RequestBuilder(secrets: SecretResolver(environment: [:])),
                                   policy: RetryPolicy(initialBound: 0.01, maximumBound: 0.01), time: time)
-        let scheduler = Scheduler(schedule: try load(yaml), journal: journal, deliverer: deliverer, time: time,
+        let scheduler = Scheduler(schedule: schedule, journal: journal, deliverer: deliverer, time: time,
                                   logger: quietLogger, deliveriesPerTarget: 4)
         try await scheduler.recover()
         let loop = Task { await scheduler.run() }
