@@ -83,8 +83,10 @@ extension Scheduler {
             if retriesUnderWay[id.target] == 0 { retriesUnderWay[id.target] = nil }
         }
         let result: DeliveryResult
+        let withdrawn = firing.cue?.current == .withdrawn
         switch end {
-        case .retry(let due) where !cancelled && !stopping && tasks[id]?.launch == launch:
+        case .retry where withdrawn: result = .withdrawn
+        case .retry(let due) where !cancelled && !stopping && tasks[id]?.launch == launch && isStillWanted(firing):
             tasks[id] = nil
             underWay[id.target, default: 1] -= 1
             if underWay[id.target] == 0 { underWay[id.target] = nil }
@@ -125,11 +127,26 @@ extension Scheduler {
         for target in targets.sorted() { launchWaiting(for: target) }
     }
 
-    /// Starts the next due retry of `target`, if one is still wanted (a dropped one is skipped).
+    /// Whether the send a delivery makes is still the job's and still pending: an operator's stop
+    /// that superseded it, or cancelled the item's start, wrote the record (in memory first, before
+    /// its journal write) and the old send is not attempted again.
+    func isStillWanted(_ firing: Firing) -> Bool {
+        guard let record = records[firing.job.id] else { return false }
+        return record.send == firing.record.send && !record.state.isFinal
+    }
+
+    /// Starts the next due retry of `target`, if one is still wanted (a dropped or superseded one
+    /// is let go). A retry holds its lane already and needs no room among first attempts, only
+    /// among the target's retries: a first attempt waiting on the retry's lane cannot keep it from
+    /// going (with `deliveriesPerTarget` slots all taken by such waiters, it would never go).
     func relaunchNextDueRetry(of target: String) -> Bool {
         while let due = dueRetries[target]?.popFirst() {
             if dueRetries[target]?.isEmpty == true { dueRetries[target] = nil }
             guard let pending = retries[due.id], pending.launch == due.launch else { continue }
+            guard isStillWanted(pending.firing) else {
+                dropRetry(due.id)
+                continue
+            }
             retries[due.id] = nil
             underWay[target, default: 0] += 1
             retriesUnderWay[target, default: 0] += 1

@@ -267,11 +267,12 @@ extension Scheduler {
         start(firing, after: after, answered: answered, report: report)
     }
 
-    /// Starts the next waiting attempts of `target` while it has room: due retries first (they
-    /// were fired earlier), then first attempts in firing order.
+    /// Starts the next waiting attempts of `target`: due retries while fewer than `retriesPerTarget`
+    /// are in the air (see `relaunchNextDueRetry`), then first attempts, in firing order, while it
+    /// has room.
     func launchWaiting(for target: String) {
+        while !stopping, retriesUnderWay[target, default: 0] < Self.retriesPerTarget, relaunchNextDueRetry(of: target) {}
         while !stopping, underWay[target, default: 0] < deliveriesPerTarget {
-            if retriesUnderWay[target, default: 0] < Self.retriesPerTarget, relaunchNextDueRetry(of: target) { continue }
             guard let next = waitingToLaunch[target]?.popFirst() else { return }
             if waitingToLaunch[target]?.isEmpty == true { waitingToLaunch[target] = nil }
             start(next.firing, after: next.after, answered: next.answered, report: next.report)

@@ -95,8 +95,10 @@ extension Scheduler {
             throw Refusal("cannot journal the \(action.rawValue), so it was not sent and nothing changed; see the daemon's log", kind: .journal)
         }
         // Their calls on the wire finish (the lane keeps the new stop behind them); retries end.
+        // A retry of theirs started while the stop was being journaled is cancelled too.
         for old in superseded {
             old.task?.cancel()
+            if let now = tasks[old.id], now.send == old.send { now.task.cancel() }
             removeWaiting(old.id, send: old.send)
             dropRetry(old.id, send: old.send)
         }

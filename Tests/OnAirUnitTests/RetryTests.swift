@@ -95,4 +95,44 @@ struct RetryTests {
         #expect(writes.allSatisfy { $0.job == nil || $0.job == $0.attempt }, "\(writes)")
         await rig.stop()
     }
+
+    /// Found in review: a parked retry gave up its room on the target but kept its lane, so a first
+    /// attempt of the same lane could take the room and wait for the retry, which then waited for
+    /// room: with one delivery per target, the prepare's retry and the start waited for each other.
+    @Test func aRetryNeverWaitsForRoomTakenByAnAttemptWaitingOnItsLane() async throws {
+        let rig = try await SchedulerRig(schedule: try oneItemSchedule(), at: utc("2021-11-08T09:59:58Z"), deliveriesPerTarget: 1)
+        rig.transport.answer(503)
+        // The late prepare fails and parks; the start, armed in the same turn, takes the room.
+        #expect(await rig.eventually { await rig.scheduler.retries[JobID(event: "t", item: "show", action: .prepare, target: "site")] != nil })
+        #expect(await rig.eventually { await rig.scheduler.underWay["site"] == 1 })
+        rig.transport.answer(200)
+        rig.time.advance(to: utc("2021-11-08T10:00:00Z"))
+        #expect(await rig.eventually(timeout: 5) { await rig.state("t/show/start/site") == .delivered })
+        #expect(rig.transport.calls.map(\.type).suffix(2) == ["stream.prepare", "stream.start"])
+        await rig.stop()
+    }
+
+    /// Found in review: a retry of the item's start relaunched while an operator's stop was being
+    /// journaled escaped the stop (its task was captured as none) and kept retrying.
+    @Test func aStoppedItemsStartIsNotRetriedAgain() async throws {
+        let rig = try await SchedulerRig(schedule: try oneItemSchedule(), at: utc("2021-11-08T10:00:00Z"))
+        rig.transport.answer(503)
+        #expect(await rig.eventually { await rig.scheduler.retries[showStart] != nil })
+        rig.transport.answer(200)
+        // The stop's records are written while the start's retry is due: the write is held open.
+        rig.store.batches.close()
+        let manual = Task { try await rig.scheduler.sendNow(item: "show", action: .stop, again: false, by: "ops") }
+        #expect(await rig.eventually { await rig.scheduler.snapshot().records[showStart]?.state == .cancelled })
+        rig.time.advance(by: 1)
+        try await Task.sleep(nanoseconds: 100_000_000)
+        rig.store.batches.open()
+        #expect(try await manual.value.delivered)
+        let starts = rig.transport.calls.filter { $0.type == "stream.start" }.count
+        rig.time.advance(by: 60)
+        try await Task.sleep(nanoseconds: 100_000_000)
+        #expect(rig.transport.calls.filter { $0.type == "stream.start" }.count == starts, "no start after the stop")
+        #expect(rig.transport.calls.last?.type == "stream.stop")
+        #expect(await rig.state("t/show/start/site") == .cancelled)
+        await rig.stop()
+    }
 }

@@ -33,7 +33,7 @@ struct SchedulerRig {
     let loop: Task<Void, Never>
 
     init(schedule: Schedule, at start: Date, journalDirectory: String = temporaryDirectory(), warmUpLead: TimeInterval = 0,
-         prepare: ((SQLiteJournal) async throws -> Void)? = nil) async throws {
+         deliveriesPerTarget: Int = 64, prepare: ((SQLiteJournal) async throws -> Void)? = nil) async throws {
         time = ManualTime(start)
         transport = RecordingTransport(time: time)
         journal = try SQLiteJournal(directory: journalDirectory)
@@ -46,7 +46,7 @@ struct SchedulerRig {
         logger.logLevel = .info
         self.logs = logs
         scheduler = Scheduler(schedule: schedule, journal: store, deliverer: deliverer, time: time, logger: logger,
-                              warmUpLead: warmUpLead)
+                              warmUpLead: warmUpLead, deliveriesPerTarget: deliveriesPerTarget)
         try await scheduler.recover()
         let s = scheduler
         loop = Task { await s.run() }
