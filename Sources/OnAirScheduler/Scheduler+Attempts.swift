@@ -160,6 +160,21 @@ extension Scheduler {
         return false
     }
 
+    /// A step of the wall clock (NTP, an operator) moves every retry's due time with it, so the
+    /// wait between two attempts stays elapsed time: a clock set back an hour does not hold a stop's
+    /// retry for an hour, and one set forward does not send it early. Seen on the loop's turns as a
+    /// change of more than half a second in wall time minus elapsed time.
+    func followClockStep(now: Date) {
+        let offset = now.timeIntervalSince1970 - time.elapsed()
+        defer { wallMinusElapsed = offset }
+        guard let last = wallMinusElapsed, abs(offset - last) > 0.5, !retries.isEmpty else { return }
+        let step = offset - last
+        for (id, pending) in retries { retries[id]?.due = pending.due.addingTimeInterval(step) }
+        retryQueue = Heap(retries.map { RetryDue(due: $0.value.due, id: $0.key, launch: $0.value.launch) })
+        logger.notice("the clock was stepped; retries keep their waits",
+                      metadata: ["step": "\(String(format: "%+.1f", step))s", "retries": "\(retries.count)"])
+    }
+
     /// When the next retry is due, for the loop's wake-up.
     var nextRetryDue: Date? { retryQueue.min?.due }
 

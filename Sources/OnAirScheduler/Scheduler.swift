@@ -60,6 +60,8 @@ public actor Scheduler {
     /// Retries due and waiting for room on their target, in the order they fell due.
     var dueRetries: [String: Deque<RetryDue>] = [:]
     var retriesUnderWay: [String: Int] = [:]
+    /// Wall time minus elapsed time at the loop's last turn: a change is a step of the clock.
+    var wallMinusElapsed: TimeInterval?
     var state = RunState.running
     /// Operator commands run one after the other (SPEC 2.1): each reads the state the one before
     /// it left, even across the journal writes where the actor lets others in.
@@ -301,6 +303,7 @@ public actor Scheduler {
             tick?(statusLine())
             await flushWriteBacks()
             let now = time.now()
+            followClockStep(now: now)
             relaunchDueRetries(now: now)
             // Warm first: it looks at the next instant in the queue, which arming takes out of it.
             if state == .running && warmUpLead > 0 { warmUpNextInstant(now: now) }

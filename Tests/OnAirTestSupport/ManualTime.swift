@@ -18,6 +18,10 @@ public final class ManualTime: TimeSource, @unchecked Sendable {
 
     public func now() -> Date { lock.withLock { current } }
 
+    /// Moved by `advance`, not by `set`: a step of the clock is not elapsed time.
+    public func elapsed() -> TimeInterval { lock.withLock { elapsedSeconds } }
+    private var elapsedSeconds: TimeInterval = 0
+
     public var sleeperCount: Int { lock.withLock { sleepers.count } }
 
     public func sleep(until instant: Date) async throws {
@@ -40,6 +44,7 @@ public final class ManualTime: TimeSource, @unchecked Sendable {
     /// Moves the clock forward to `instant`, waking whoever sleeps until then.
     public func advance(to instant: Date) {
         let woken = lock.withLock { () -> [CheckedContinuation<Void, Never>] in
+            elapsedSeconds += max(0, instant.timeIntervalSince(current))
             current = max(current, instant)
             let due = sleepers.filter { $0.value.instant <= current }
             for key in due.keys { sleepers.removeValue(forKey: key) }

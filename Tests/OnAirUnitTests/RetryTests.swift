@@ -135,4 +135,19 @@ struct RetryTests {
         #expect(await rig.state("t/show/start/site") == .cancelled)
         await rig.stop()
     }
+
+    /// Found in review: with retries held as due times on the wall clock, a clock stepped back an
+    /// hour held a retry for an hour (before, the backoff was an elapsed-time sleep).
+    @Test func aClockSteppedBackDoesNotHoldARetry() async throws {
+        let rig = try await SchedulerRig(schedule: try oneItemSchedule(), at: utc("2021-11-08T10:00:00Z"))
+        rig.transport.answer(503)
+        #expect(await rig.eventually { await rig.scheduler.retries[showStart] != nil })
+        rig.transport.answer(200)
+        rig.time.set(to: utc("2021-11-08T09:00:00Z"))
+        try await Task.sleep(nanoseconds: 50_000_000)
+        rig.time.advance(by: 1)
+        #expect(await rig.eventually(timeout: 5) { await rig.state("t/show/start/site") == .delivered })
+        #expect(rig.logs.entries.contains { $0.message.description == "the clock was stepped; retries keep their waits" })
+        await rig.stop()
+    }
 }

@@ -11,6 +11,9 @@ public protocol TimeSource: Sendable {
     /// Waits `seconds` of elapsed time, for waits that are durations and not instants (a retry's
     /// backoff). Throws when the task is cancelled.
     func sleep(for seconds: TimeInterval) async throws
+    /// Seconds of elapsed time from an arbitrary origin: what a step of the wall clock does not
+    /// move. Waits that are durations (a retry's backoff) are kept in it.
+    func elapsed() -> TimeInterval
 }
 
 extension TimeSource {

@@ -15,6 +15,9 @@ public struct SystemTime: TimeSource {
 
     public func now() -> Date { Date() }
 
+    /// CLOCK_MONOTONIC, through Foundation.
+    public func elapsed() -> TimeInterval { ProcessInfo.processInfo.systemUptime }
+
     public func sleep(until instant: Date) async throws {
         try Task.checkCancellation()
         if instant.timeIntervalSinceNow <= 0 { return }
