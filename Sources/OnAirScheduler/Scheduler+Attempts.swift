@@ -78,18 +78,14 @@ extension Scheduler {
                               cancelled: Bool, turn: DeliveryLanes.Turn) async {
         let id = firing.job.id, send = firing.record.send
         let made = number - firing.record.attempts
-        if made > 1 {    // a retry: its room among the target's retries is free again
-            retriesUnderWay[id.target, default: 1] -= 1
-            if retriesUnderWay[id.target] == 0 { retriesUnderWay[id.target] = nil }
-        }
+        if made > 1 { retriesUnderWay.takeOne(from: id.target) }    // a retry: its room among the target's retries is free again
         let result: DeliveryResult
         let withdrawn = firing.cue?.current == .withdrawn
         switch end {
         case .retry where withdrawn: result = .withdrawn
         case .retry(let due) where !cancelled && !stopping && tasks[id]?.launch == launch && isStillWanted(firing):
             tasks[id] = nil
-            underWay[id.target, default: 1] -= 1
-            if underWay[id.target] == 0 { underWay[id.target] = nil }
+            underWay.takeOne(from: id.target)
             launchWaiting(for: id.target)
             retries[id] = PendingRetry(due: due, firing: firing, launch: launch, number: number + 1, failures: failures + 1, turn: turn)
             retryQueue.insert(RetryDue(due: due, id: id, launch: launch))
@@ -112,15 +108,7 @@ extension Scheduler {
         var targets: Set<String> = []
         while let first = retryQueue.min, first.due <= now {
             retryQueue.removeMin()
-            guard var pending = retries[first.id], pending.launch == first.launch, pending.due == first.due else { continue }
-            // A command is deciding about this job right now (an operator's stop superseding it):
-            // its answer comes first, so this attempt waits a moment.
-            if phases[first.id].map(Self.isJournaling) == true {
-                pending.due = now.addingTimeInterval(0.05)
-                retries[first.id] = pending
-                retryQueue.insert(RetryDue(due: pending.due, id: first.id, launch: pending.launch))
-                continue
-            }
+            guard let pending = retries[first.id], pending.launch == first.launch, pending.due == first.due else { continue }
             dueRetries[first.id.target, default: []].append(first)
             targets.insert(first.id.target)
         }
@@ -142,7 +130,16 @@ extension Scheduler {
     func relaunchNextDueRetry(of target: String) -> Bool {
         while let due = dueRetries[target]?.popFirst() {
             if dueRetries[target]?.isEmpty == true { dueRetries[target] = nil }
-            guard let pending = retries[due.id], pending.launch == due.launch else { continue }
+            guard var pending = retries[due.id], pending.launch == due.launch else { continue }
+            // A command is deciding about this job right now (an operator's stop superseding it):
+            // its answer comes first, and if its write fails this retry is still the job's.
+            if phases[due.id].map(Self.isJournaling) == true {
+                pending.due = time.now().addingTimeInterval(0.05)
+                retries[due.id] = pending
+                retryQueue.insert(RetryDue(due: pending.due, id: due.id, launch: pending.launch))
+                wake.signal()
+                continue
+            }
             guard isStillWanted(pending.firing) else {
                 dropRetry(due.id)
                 continue
@@ -192,5 +189,13 @@ extension Scheduler {
         for id in Array(retries.keys) { dropRetry(id) }
         retryQueue = Heap()
         dueRetries = [:]
+    }
+}
+
+extension Dictionary where Value == Int {
+    /// One fewer under way for `key`; the entry goes when it reaches zero.
+    mutating func takeOne(from key: Key) {
+        guard let count = self[key] else { return }
+        self[key] = count > 1 ? count - 1 : nil
     }
 }

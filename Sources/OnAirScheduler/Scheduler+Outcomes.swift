@@ -55,8 +55,7 @@ extension Scheduler {
 
     func finished(_ id: JobID, launch: Int, send: Int, _ result: DeliveryResult) async {
         if tasks[id]?.launch == launch { tasks[id] = nil }
-        underWay[id.target, default: 1] -= 1
-        if underWay[id.target] == 0 { underWay[id.target] = nil }
+        underWay.takeOne(from: id.target)
         launchWaiting(for: id.target)
         // Taken back before its instant: whoever withdrew it has put the job back already.
         if case .withdrawn = result { return }

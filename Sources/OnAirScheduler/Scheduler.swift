@@ -155,7 +155,7 @@ public actor Scheduler {
 
     /// The next job to leave, without copying the queue: the status line is made on every turn.
     func nextJob() -> PlannedJob? {
-        let armed = phases.compactMap { id, _ in armedJob(id) }.min(by: PlannedJob.firingOrder)
+        let armed = phases.keys.lazy.compactMap(armedJob).min(by: PlannedJob.firingOrder)
         guard let queued = queue.min?.job else { return armed }
         guard let armed else { return queued }
         return PlannedJob.firingOrder(armed, queued) ? armed : queued
@@ -259,10 +259,10 @@ public actor Scheduler {
     /// start, reload and override. Armed jobs whose job the new plan changed or dropped are
     /// withdrawn first (armed again at their new instants).
     func replan() {
-        let changed = phases.compactMap { id, phase -> JobID? in
+        let changed = Set(phases.compactMap { id, phase -> JobID? in
             guard case .armed(_, _, _, let rendered) = phase, let record = records[id] else { return nil }
             return plannedAfterReplan(PlannedJob(id: id, instant: record.instant, deadline: record.deadline), rendered) ? nil : id
-        }
+        })
         withdrawArmed { changed.contains($0) }
         plan = [:]    // let the old plan go before the new one is built (a reload's peak)
         queue = Heap()

@@ -81,7 +81,10 @@ struct CommandRuleTests {
         #expect(alsoWrite.isEmpty, "prepare and start are final already")
 
         // Before anything was sent: the pending prepare and start are cancelled with the stop.
-        guard case .send(_, let cancels, let none) = decide(.stop(item: "show"), view(at: "09:00:00")) else { return }
+        guard case .send(_, let cancels, let none) = decide(.stop(item: "show"), view(at: "09:00:00")) else {
+            Issue.record("a stop before anything was sent is not refused either")
+            return
+        }
         #expect(cancels.map(\.state) == [.cancelled, .cancelled, .cancelled, .cancelled] && none.isEmpty)
         #expect(cancels.allSatisfy { $0.detail == "item stopped by hand by ops" })
     }
@@ -125,7 +128,10 @@ struct CommandRuleTests {
         let stopped = onAir(at: "10:40:00", stopState: .delivered)
         var again = stopped
         again.live = [:]
-        guard case .send(_, let restored, _) = decide(.start(item: "show", again: true), again) else { return }
+        guard case .send(_, let restored, _) = decide(.start(item: "show", again: true), again) else {
+            Issue.record("a stopped item can be started again by hand")
+            return
+        }
         #expect(restored.filter { $0.id.action == .stop }.allSatisfy { $0.state == .planned && $0.send == 1 })
     }
 

@@ -12,10 +12,16 @@ import OnAirTestSupport
 struct RetryTests {
     let showStart = JobID(event: "t", item: "show", action: .start, target: "site")
 
-    @Test func aDeliveryBetweenRetriesHoldsNoTaskAndTheLoopSendsItsNextAttempt() async throws {
+    /// One item whose start at 10:00 the platform refuses with 503: parked for its retry on return.
+    func rigWithItsStartBeingRetried() async throws -> SchedulerRig {
         let rig = try await SchedulerRig(schedule: try oneItemSchedule(), at: utc("2021-11-08T10:00:00Z"))
         rig.transport.answer(503)
         #expect(await rig.eventually { await rig.scheduler.retries[showStart] != nil })
+        return rig
+    }
+
+    @Test func aDeliveryBetweenRetriesHoldsNoTaskAndTheLoopSendsItsNextAttempt() async throws {
+        let rig = try await rigWithItsStartBeingRetried()
         #expect(await rig.scheduler.tasks[showStart] == nil, "no task waits out the backoff")
         #expect(await rig.scheduler.snapshot().retrying[showStart] == "HTTP 503")
         let first = rig.transport.calls.count
@@ -30,9 +36,7 @@ struct RetryTests {
     }
 
     @Test func theStopWaitsOnItsLaneForTheStartStillBeingRetried() async throws {
-        let rig = try await SchedulerRig(schedule: try oneItemSchedule(), at: utc("2021-11-08T10:00:00Z"))
-        rig.transport.answer(503)
-        #expect(await rig.eventually { await rig.scheduler.retries[showStart] != nil })
+        let rig = try await rigWithItsStartBeingRetried()
         // At the end instant the start's last retry and the stop fall due together: the start's
         // attempt is held on the wire, and the stop must not overtake it.
         rig.transport.holdCalls()
@@ -115,9 +119,7 @@ struct RetryTests {
     /// Found in review: a retry of the item's start relaunched while an operator's stop was being
     /// journaled escaped the stop (its task was captured as none) and kept retrying.
     @Test func aStoppedItemsStartIsNotRetriedAgain() async throws {
-        let rig = try await SchedulerRig(schedule: try oneItemSchedule(), at: utc("2021-11-08T10:00:00Z"))
-        rig.transport.answer(503)
-        #expect(await rig.eventually { await rig.scheduler.retries[showStart] != nil })
+        let rig = try await rigWithItsStartBeingRetried()
         rig.transport.answer(200)
         // The stop's records are written while the start's retry is due: the write is held open.
         rig.store.batches.close()
@@ -139,9 +141,7 @@ struct RetryTests {
     /// Found in review: with retries held as due times on the wall clock, a clock stepped back an
     /// hour held a retry for an hour (before, the backoff was an elapsed-time sleep).
     @Test func aClockSteppedBackDoesNotHoldARetry() async throws {
-        let rig = try await SchedulerRig(schedule: try oneItemSchedule(), at: utc("2021-11-08T10:00:00Z"))
-        rig.transport.answer(503)
-        #expect(await rig.eventually { await rig.scheduler.retries[showStart] != nil })
+        let rig = try await rigWithItsStartBeingRetried()
         rig.transport.answer(200)
         rig.time.set(to: utc("2021-11-08T09:00:00Z"))
         try await Task.sleep(nanoseconds: 50_000_000)
