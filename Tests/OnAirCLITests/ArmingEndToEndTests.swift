@@ -14,6 +14,15 @@ struct ArmingEndToEndTests {
         return try? await journal.jobRecords()[JobID(job)!]?.state
     }
 
+    /// Whether `job` is armed on disk now. The journal is opened once (a read-only pool sees each
+    /// new commit) and only the armed rows are read: the armed window is two seconds, and opening
+    /// the journal and reading every row on each poll missed it on a loaded CI machine.
+    func isArmed(_ journal: inout SQLiteJournal?, _ journalDirectory: String, _ job: String) async -> Bool {
+        if journal == nil { journal = try? SQLiteJournal(directory: journalDirectory, readOnly: true) }
+        guard let journal, let id = JobID(job) else { return false }
+        return (try? await journal.jobRecords(in: .armed, item: id.item).contains { $0.id == id }) ?? false
+    }
+
     func eventually(_ timeout: TimeInterval, _ condition: () async -> Bool) async -> Bool {
         let end = Date().addingTimeInterval(timeout)
         while Date() < end {
@@ -31,13 +40,14 @@ struct ArmingEndToEndTests {
         let state = (config as NSString).deletingLastPathComponent + "/state"
         var daemon = try startDaemon(config: config, state: state)
         // 1. Killed while the prepare is armed, restarted before its instant: it goes at its instant.
-        #expect(await eventually(25) { await jobState(state, "e2e/item-0/prepare/site") == .armed })
+        var journal: SQLiteJournal?
+        #expect(await eventually(25) { await isArmed(&journal, state, "e2e/item-0/prepare/site") })
         kill(daemon.processIdentifier, SIGKILL)
         daemon.waitUntilExit()
         daemon = try startDaemon(config: config, state: state)
         // 2. Killed while the stop is armed (the start went out meanwhile), restarted after its
         // instant: it goes once, late. (The stop, 4 s after the start, leaves a restart room.)
-        #expect(await eventually(20) { await jobState(state, "e2e/item-0/stop/site") == .armed })
+        #expect(await eventually(20) { await isArmed(&journal, state, "e2e/item-0/stop/site") })
         kill(daemon.processIdentifier, SIGKILL)
         daemon.waitUntilExit()
         try await Task.sleep(nanoseconds: 1_500_000_000)
