@@ -91,7 +91,12 @@ public struct Deliverer: Sendable {
             if case .templated(let requests) = target.kind { return requests[context.job.action]?.expect }
             return nil
         }()
-        let cued = cue?.current == .waiting ? cue : nil
+        // The cue's state is read once: a withdrawal between two reads must not turn a held call
+        // into one sent at once. Waiting: the transport holds it (and sees a later withdrawal);
+        // released: a retry after the instant goes at once.
+        let cueState = cue?.current
+        if cueState == .withdrawn { return .notSent(withdrawn: true) }
+        let cued = cueState == .waiting ? cue : nil
         let started = cued?.at ?? time.now()
         var entry = AttemptRecord(job: context.job.id.description, target: target.name, webhookID: context.webhookID,
                                   send: context.send, attempt: attempt, startedAt: started, status: nil, error: nil,

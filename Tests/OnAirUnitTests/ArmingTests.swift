@@ -82,6 +82,24 @@ struct ArmingTests {
         await rig.stop()
     }
 
+    /// A cue withdrawn between the scheduler's look at it and the deliverer's (a hold landing just
+    /// as the armed call reached its lane) once made the deliverer send at once, uncued: CI saw a
+    /// held start leave a second before its instant.
+    @Test func anAttemptWhoseCueWasWithdrawnSendsNothing() async throws {
+        let schedule = try oneItemSchedule()
+        let job = Planner.jobs(for: schedule.items[0], in: schedule).first { $0.action == .start }!
+        let time = ManualTime(start.addingTimeInterval(-1))
+        let transport = RecordingTransport(time: time)
+        let deliverer = Deliverer(transport: transport, builder: RequestBuilder(secrets: SecretResolver(environment: [:])), time: time)
+        let cue = Cue(at: start)
+        cue.withdraw()
+        let end = await deliverer.attempt(DeliveryContext(schedule: schedule, item: schedule.items[0], job: job),
+                                          target: schedule.targets[0], number: 1, failures: 0,
+                                          deadline: start.addingTimeInterval(60), cue: cue) { _ in }
+        #expect(end == .notSent(withdrawn: true))
+        #expect(transport.calls.isEmpty, "a withdrawn call left at \(transport.calls.map(\.at))")
+    }
+
     @Test func aHoldWithdrawsTheArmedCallAndResumeFiresItByTheRules() async throws {
         let rig = try await rigBeforeTheStart()
         rig.time.advance(to: start.addingTimeInterval(-1))
