@@ -36,6 +36,9 @@ final class Transfer {
     /// The host it counts against (see `Engine.Request.host`).
     let host: String
 
+    /// libcurl's receive buffer per transfer (see `configure`).
+    static let receiveBufferBytes = 4096
+
     struct SetupError: Error, CustomStringConvertible {
         var description: String
     }
@@ -81,6 +84,9 @@ final class Transfer {
         try set(CURLOPT_USERAGENT, "onair/\(OnAirVersion.current)")
         try set(CURLOPT_TCP_NODELAY, 1)
         try set(CURLOPT_TCP_KEEPALIVE, 1)
+        // Answers are a status line, headers and a short body: a 4 KiB receive buffer instead of
+        // libcurl's 16 KiB, allocated per transfer. 2,048 calls in the air (a storm) hold 24 MiB less.
+        try set(CURLOPT_BUFFERSIZE, Self.receiveBufferBytes)
         _ = onair_easy_setopt_pointer(easy, CURLOPT_ERRORBUFFER, errorBuffer)
         _ = onair_easy_setopt_write_callback(easy, CURLOPT_WRITEFUNCTION, writeBody)
         _ = onair_easy_setopt_pointer(easy, CURLOPT_WRITEDATA, Unmanaged.passUnretained(sink).toOpaque())

@@ -51,8 +51,9 @@ public struct Deliverer: Sendable {
             if Task.isCancelled { return .cancelled(attempts: attempt - firstAttempt) }
             if cue?.current == .withdrawn { return .withdrawn }
             let made = attempt - firstAttempt + 1
-            switch await self.attempt(context, target: target, number: attempt, failures: failures, deadline: deadline, cue: cue,
-                                      record: record) {
+            let attempted = await self.attempt(context, target: target, number: attempt, failures: failures, deadline: deadline, cue: cue)
+            if let entry = attempted.record { await record(entry) }
+            switch attempted.end {
             case .delivered: return .delivered(attempts: made)
             case .failed(let reason): return .failed(reason: reason, attempts: made)
             case .notSent(let withdrawn): return withdrawn ? .withdrawn : .cancelled(attempts: made - 1)
@@ -68,6 +69,16 @@ public struct Deliverer: Sendable {
         }
     }
 
+    /// One attempt's end and what it leaves for the journal (nil when nothing was sent).
+    public struct Attempted: Sendable {
+        public var end: AttemptEnd
+        public var record: AttemptRecord?
+        public init(end: AttemptEnd, record: AttemptRecord? = nil) {
+            self.end = end
+            self.record = record
+        }
+    }
+
     /// How one attempt ended.
     public enum AttemptEnd: Sendable, Equatable {
         case delivered
@@ -78,15 +89,17 @@ public struct Deliverer: Sendable {
         case retry(Date)
     }
 
-    /// One attempt: built, signed, sent, classified and recorded. A function of its own, never
+    /// One attempt: built, signed, sent and classified; its record is returned, not journaled here,
+    /// so the caller can journal many answers in one write and let the attempt's task end at once
+    /// (the scheduler does; `deliver` journals each before going on). A function of its own, never
     /// inlined into the loop: its frame (the request, the answer, the record) exists only while it
     /// runs, so a delivery sleeping between retries holds a few hundred bytes rather than kilobytes,
     /// and a whole past week's stops can retry at once.
     /// The scheduler calls this directly and holds the wait between attempts as data (a due time
     /// per job), so a delivery between retries is not a suspended task at all.
     @inline(never)
-    public func attempt(_ context: DeliveryContext, target: Target, number attempt: Int, failures: Int, deadline: Date, cue: Cue?,
-                 record: @Sendable (AttemptRecord) async -> Void) async -> AttemptEnd {
+    public func attempt(_ context: DeliveryContext, target: Target, number attempt: Int, failures: Int, deadline: Date,
+                        cue: Cue?) async -> Attempted {
         let expect: ResponseExpectation? = {
             if case .templated(let requests) = target.kind { return requests[context.job.action]?.expect }
             return nil
@@ -95,7 +108,7 @@ public struct Deliverer: Sendable {
         // into one sent at once. Waiting: the transport holds it (and sees a later withdrawal);
         // released: a retry after the instant goes at once.
         let cueState = cue?.current
-        if cueState == .withdrawn { return .notSent(withdrawn: true) }
+        if cueState == .withdrawn { return Attempted(end: .notSent(withdrawn: true)) }
         let cued = cueState == .waiting ? cue : nil
         let started = cued?.at ?? time.now()
         var entry = AttemptRecord(job: context.job.id.description, target: target.name, webhookID: context.webhookID,
@@ -110,7 +123,7 @@ public struct Deliverer: Sendable {
             switch result.kind {
             case .response(let response): entry.status = response.status
             case .failure(_, let message): entry.error = redactor.scrub(message)
-            case .notSent: return .notSent(withdrawn: cued?.current == .withdrawn)
+            case .notSent: return Attempted(end: .notSent(withdrawn: cued?.current == .withdrawn))
             }
             switch OutcomeClassifier.classify(result, expect: expect, now: time.now()) {
             case .retryable(let reason, let after): outcome = .retryable(reason: redactor.scrub(reason), retryAfter: after)
@@ -125,24 +138,20 @@ public struct Deliverer: Sendable {
         entry.outcome = outcome.label
         switch outcome {
         case .delivered:
-            await record(entry)
-            return .delivered
+            return Attempted(end: .delivered, record: entry)
         case .permanent(let reason):
             entry.detail = reason
-            await record(entry)
-            return .failed(reason)
+            return Attempted(end: .failed(reason), record: entry)
         case .retryable(let reason, let retryAfter):
             let wait = policy.delay(afterFailures: failures + 1, retryAfter: retryAfter)
             let next = time.now().addingTimeInterval(wait)
             if next >= deadline {
                 entry.outcome = "failed"
                 entry.detail = "\(reason); gave up: deadline \(WallClock.labelledText(deadline, in: context.schedule.timeZone)) reached"
-                await record(entry)
-                return .failed(entry.detail!)
+                return Attempted(end: .failed(entry.detail!), record: entry)
             }
             entry.detail = reason
-            await record(entry)
-            return .retry(next)
+            return Attempted(end: .retry(next), record: entry)
         }
     }
 }

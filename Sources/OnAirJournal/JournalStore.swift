@@ -15,9 +15,9 @@ public protocol JournalStore: Sendable {
     func save(_ record: JobRecord) async throws
     /// Writes several job records in one transaction: jobs fired together cost one sync to disk.
     func save(_ records: [JobRecord]) async throws
-    /// Writes an attempt and the job's new record together. `job` nil: the attempt of a send an
-    /// operator's stop superseded; the job's row belongs to the newer send and is left alone.
-    func save(_ attempt: AttemptRecord, job: JobRecord?) async throws
+    /// Writes attempts, each with its job's new record, in one transaction: a burst's answers cost
+    /// one sync to disk, and on disk an attempt and its job's state never disagree.
+    func save(attempts: [AttemptWrite]) async throws
     func append(_ event: JournalEvent) async throws
     /// Attempts, newest first, optionally of one item only.
     func attempts(item: String?, limit: Int) async throws -> [AttemptRecord]
@@ -29,6 +29,24 @@ public protocol JournalStore: Sendable {
     /// `history` speak the schedule's zone when the daemon is down.
     func settings() async throws -> [String: String]
     func save(settings: [String: String]) async throws
+}
+
+/// An attempt and the job's record it changes, written together. `job` nil: the attempt of a send
+/// an operator's stop superseded; the job's row belongs to the newer send and is left alone.
+public struct AttemptWrite: Sendable {
+    public var attempt: AttemptRecord
+    public var job: JobRecord?
+    public init(_ attempt: AttemptRecord, job: JobRecord?) {
+        self.attempt = attempt
+        self.job = job
+    }
+}
+
+extension JournalStore {
+    /// One attempt and its job's record (see `AttemptWrite`).
+    public func save(_ attempt: AttemptRecord, job: JobRecord?) async throws {
+        try await save(attempts: [AttemptWrite(attempt, job: job)])
+    }
 }
 
 /// Keys of `JournalStore.settings()`.

@@ -193,16 +193,21 @@ public final class SQLiteJournal: JournalStore {
         }
     }
 
-    public func save(_ attempt: AttemptRecord, job: JobRecord?) async throws {
-        let item = job?.id.item ?? JobID(attempt.job)?.item ?? ""
+    public func save(attempts: [AttemptWrite]) async throws {
+        guard !attempts.isEmpty else { return }
         try await write { db in
-            try db.execute(sql: """
+            let insert = try db.cachedStatement(sql: """
                 INSERT INTO attempt (job, item, target, webhook_id, send, attempt, started_at, status, error, total_time, outcome, detail)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [attempt.job, item, attempt.target, attempt.webhookID, attempt.send, attempt.attempt,
-                                 attempt.startedAt.timeIntervalSince1970, attempt.status, attempt.error, attempt.totalTime,
-                                 attempt.outcome, attempt.detail])
-            if let job { try Self.write(job, db) }
+                """)
+            for write in attempts {
+                let attempt = write.attempt
+                let item = write.job?.id.item ?? JobID(attempt.job)?.item ?? ""
+                try insert.execute(arguments: [attempt.job, item, attempt.target, attempt.webhookID, attempt.send, attempt.attempt,
+                                               attempt.startedAt.timeIntervalSince1970, attempt.status, attempt.error,
+                                               attempt.totalTime, attempt.outcome, attempt.detail])
+                if let job = write.job { try Self.write(job, db) }
+            }
         }
     }
 

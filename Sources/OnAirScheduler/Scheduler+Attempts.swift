@@ -17,6 +17,13 @@ struct PendingRetry {
     var turn: DeliveryLanes.Turn
 }
 
+/// What a target's platform last showed: it answers (a delivered call, a warmed connection), or
+/// its last call failed in a way worth retrying (refused, 5xx, timed out).
+enum TargetHealth {
+    case answering
+    case failing
+}
+
 /// The retry queue's order: the earliest due first.
 struct RetryDue: Comparable {
     var due: Date
@@ -49,55 +56,60 @@ extension Scheduler {
         if firing.cue == nil { phases[id] = .delivering(send: send, retrying: nil) }
     }
 
-    /// One attempt, off the actor: built, signed, sent and journaled by the deliverer; then the
-    /// scheduler hears how it ended. `answered` and `report` are the first attempt's only.
+    /// One attempt, off the actor: built, signed and sent by the deliverer; its answer goes to the
+    /// scheduler (`take`), which journals it with the others that came meanwhile and carries the
+    /// delivery on. The task ends with the answer. `answered` and `report` are the first attempt's only.
     nonisolated func attempt(_ firing: Firing, launch: Int, number: Int, failures: Int, turn: DeliveryLanes.Turn,
                              answered: Latch?, report: FirstAnswerReport?) async {
-        let id = firing.job.id, targetName = firing.target.name
-        let end: Deliverer.AttemptEnd
+        let attempted: Deliverer.Attempted
         if Task.isCancelled {
-            end = .notSent(withdrawn: false)
+            attempted = Deliverer.Attempted(end: .notSent(withdrawn: false))
         } else if firing.cue?.current == .withdrawn {
-            end = .notSent(withdrawn: true)
+            attempted = Deliverer.Attempted(end: .notSent(withdrawn: true))
         } else {
-            end = await deliverer.attempt(firing.context, target: firing.target, number: number, failures: failures,
-                                          deadline: firing.deadline, cue: firing.cue) { attempt in
-                await self.recordAttempt(attempt, for: id, launch: launch)
-                answered?.release()
-                report?(FirstAnswer(target: targetName, attempt: attempt))
-            }
+            attempted = await deliverer.attempt(firing.context, target: firing.target, number: number, failures: failures,
+                                                deadline: firing.deadline, cue: firing.cue)
         }
-        answered?.release()    // not sent: do not hold anyone
-        report?(FirstAnswer(target: targetName, attempt: nil))    // only the first report per target counts
-        await attemptEnded(firing, launch: launch, number: number, failures: failures, end: end, cancelled: Task.isCancelled, turn: turn)
+        await take(Answer(firing: firing, launch: launch, number: number, failures: failures, attempted: attempted,
+                          cancelled: Task.isCancelled, turn: turn, answered: answered, report: report))
     }
 
-    /// A retry is parked as data while the delivery is still this launch's and the daemon runs;
-    /// anything else ends the delivery and lets its lane go on.
-    private func attemptEnded(_ firing: Firing, launch: Int, number: Int, failures: Int, end: Deliverer.AttemptEnd,
-                              cancelled: Bool, turn: DeliveryLanes.Turn) async {
+    /// After its answer is journaled: a retry is parked as data while the delivery is still this
+    /// launch's and the daemon runs; anything else ends the delivery. Returns the job record still
+    /// to be written before its lane goes on, if any (the lane is let go here otherwise).
+    func attemptEnded(_ answer: Answer) -> OutcomeWrite? {
+        let firing = answer.firing, launch = answer.launch, turn = answer.turn
         let id = firing.job.id, send = firing.record.send
-        let made = number - firing.record.attempts
+        let made = answer.number - firing.record.attempts
         if made > 1 { retriesUnderWay.takeOne(from: id.target) }    // a retry: its room among the target's retries is free again
+        switch answer.attempted.end {
+        case .delivered: targetHealth[id.target] = .answering
+        case .retry: targetHealth[id.target] = .failing
+        case .failed, .notSent: break
+        }
         let result: DeliveryResult
         let withdrawn = firing.cue?.current == .withdrawn
-        switch end {
+        switch answer.attempted.end {
         case .retry where withdrawn: result = .withdrawn
-        case .retry(let due) where !cancelled && !stopping && tasks[id]?.launch == launch && isStillWanted(firing):
+        case .retry(let due) where !answer.cancelled && !stopping && tasks[id]?.launch == launch && isStillWanted(firing):
             tasks[id] = nil
             underWay.takeOne(from: id.target)
             launchWaiting(for: id.target)
-            retries[id] = PendingRetry(due: due, firing: firing, launch: launch, number: number + 1, failures: failures + 1, turn: turn)
+            retries[id] = PendingRetry(due: due, firing: firing, launch: launch, number: answer.number + 1,
+                                       failures: answer.failures + 1, turn: turn)
             retryQueue.insert(RetryDue(due: due, id: id, launch: launch))
             wake.signal()
-            return
+            return nil
         case .retry: result = .cancelled(attempts: made)
         case .delivered: result = .delivered(attempts: made)
         case .failed(let reason): result = .failed(reason: reason, attempts: made)
         case .notSent(let withdrawn): result = withdrawn ? .withdrawn : .cancelled(attempts: made - 1)
         }
-        await finished(id, launch: launch, send: send, result)
-        turn.release()
+        guard let record = finished(id, launch: launch, send: send, result) else {
+            turn.release()
+            return nil
+        }
+        return OutcomeWrite(record: record, turn: turn)
     }
 
     /// Moves the retries whose time has come into their targets' lines and starts what has room

@@ -162,7 +162,11 @@ extension Scheduler {
 
     /// For tests: waits until no delivery is in flight.
     public func idle() async {
-        while let delivery = tasks.first(where: { !isWaitingForItsInstant($0.key) })?.value { await delivery.task.value }
+        while let delivery = tasks.first(where: { !isWaitingForItsInstant($0.key) })?.value {
+            await delivery.task.value
+            // Its task ends with the answer; the delivery ends once the answer is journaled.
+            if journalingAnswers { try? await Task.sleep(nanoseconds: 1_000_000) }
+        }
     }
 
 }

@@ -6,20 +6,13 @@ import Logging
 
 /// What comes back from delivery, and every journal write: each change counts only once it is on disk.
 extension Scheduler {
-    func recordAttempt(_ attempt: AttemptRecord, for id: JobID, launch: Int) async {
-        // A withdrawn delivery (its job armed again since, with the same send) has no say.
-        guard tasks[id]?.launch == launch || records[id]?.send != attempt.send else { return }
-        var meta: Logger.Metadata = ["job": "\(id)", "webhook_id": "\(attempt.webhookID)", "attempt": "\(attempt.attempt)",
-                                     "outcome": "\(attempt.outcome)"]
-        if let status = attempt.status { meta["status"] = "\(status)" }
-        if let error = attempt.error { meta["error"] = "\(error)" }
-        if let detail = attempt.detail, detail != attempt.error { meta["detail"] = "\(detail)" }
-        if attempt.outcome == "delivered" {
-            logger.info("delivered", metadata: meta)
-        } else {
-            logger.warning(attempt.outcome == "retry" ? "attempt failed, will retry" : "delivery failed", metadata: meta)
-        }
-        guard var record = records[id] else { return }
+    /// What an attempt's answer writes (its record, and the job's record with it) and what it
+    /// changes in memory before the write; nil when it has no say (a withdrawn delivery whose job
+    /// was armed again since, with the same send) or its job is gone.
+    func attemptWrite(_ attempt: AttemptRecord, for id: JobID, launch: Int) -> AttemptWrite? {
+        guard tasks[id]?.launch == launch || records[id]?.send != attempt.send else { return nil }
+        log(attempt, of: id)
+        guard var record = records[id] else { return nil }
         // A send that an operator's stop superseded: its attempt is history, the job is the new send's.
         let current = record.send == attempt.send
         // An attempt that failed before the transport let its cue go (a secret unreadable ahead)
@@ -37,37 +30,52 @@ extension Scheduler {
         }
         // A delivered attempt and the job's "delivered" go in one transaction: half the journal work
         // per call in a burst, and no moment on disk where the answer is there and the job is not done.
-        var written = record
         if current && attempt.outcome == "delivered" && !record.state.isFinal {
-            written.state = .delivered
-            written.detail = nil
+            record.state = .delivered
+            record.detail = nil
         }
-        do {
-            try await journaled { [written] in try await journal.save(attempt, job: current ? written : nil) }
-            if written.state == .delivered, records[id]?.send == written.send, records[id]?.state.isFinal == false {
-                records[id] = written
-                updateLive(written)
-            }
-        } catch {
-            logger.critical("journal write failed", metadata: ["job": "\(id)", "error": "\(error)"])
+        return AttemptWrite(attempt, job: current ? record : nil)
+    }
+
+    /// A job's record written with its attempt counts once the write is on disk: a delivered job
+    /// is done from now on, unless a newer send or an operator's record took its place meanwhile.
+    func attemptJournaled(_ written: JobRecord) {
+        let id = written.id
+        guard written.state == .delivered, records[id]?.send == written.send, records[id]?.state.isFinal == false else { return }
+        records[id] = written
+        updateLive(written)
+    }
+
+    private func log(_ attempt: AttemptRecord, of id: JobID) {
+        var meta: Logger.Metadata = ["job": "\(id)", "webhook_id": "\(attempt.webhookID)", "attempt": "\(attempt.attempt)",
+                                     "outcome": "\(attempt.outcome)"]
+        if let status = attempt.status { meta["status"] = "\(status)" }
+        if let error = attempt.error { meta["error"] = "\(error)" }
+        if let detail = attempt.detail, detail != attempt.error { meta["detail"] = "\(detail)" }
+        if attempt.outcome == "delivered" {
+            logger.info("delivered", metadata: meta)
+        } else {
+            logger.warning(attempt.outcome == "retry" ? "attempt failed, will retry" : "delivery failed", metadata: meta)
         }
     }
 
-    func finished(_ id: JobID, launch: Int, send: Int, _ result: DeliveryResult) async {
+    /// A delivery's end in memory. Returns the job's record when the end must still be written
+    /// (the job is then `.writingOutcome` until it is, see `writeOutcomes`).
+    func finished(_ id: JobID, launch: Int, send: Int, _ result: DeliveryResult) -> JobRecord? {
         if tasks[id]?.launch == launch { tasks[id] = nil }
         underWay.takeOne(from: id.target)
         launchWaiting(for: id.target)
         // Taken back before its instant: whoever withdrew it has put the job back already.
-        if case .withdrawn = result { return }
-        guard var record = records[id], record.send == send else { return }
+        if case .withdrawn = result { return nil }
+        guard var record = records[id], record.send == send else { return nil }
         let ours = phases[id]?.send == send
         record.updatedAt = time.now()
         switch result {
         case .delivered:
-            // Already on disk with its attempt (see `recordAttempt`), unless that write failed.
+            // Already on disk with its attempt (see `attemptWrite`), unless that write failed.
             if record.state == .delivered {
                 if ours { phases[id] = nil }
-                return
+                return nil
             }
             record.state = .delivered
             record.detail = nil
@@ -75,18 +83,17 @@ extension Scheduler {
             // Superseded by an operator's stop: it stays as the operator left it.
             guard !record.state.isFinal else {
                 if ours { phases[id] = nil }
-                return
+                return nil
             }
             record.state = .failed
             record.detail = reason
         case .cancelled, .withdrawn:
             // Stays in flight on disk: cut off, to be sent again after restart with the same webhook-id.
             if ours { phases[id] = nil }
-            return
+            return nil
         }
         if ours { phases[id] = .writingOutcome(send: send) }
-        await persistOutcome(record)
-        if case .writingOutcome(send)? = phases[id] { phases[id] = nil }
+        return record
     }
 
     /// An outcome the journal refused (a full disk) is written again until it is taken: dropping
@@ -94,7 +101,7 @@ extension Scheduler {
     /// call that was answered. Meanwhile the job stays `.writingOutcome`, so nothing re-queues it; at
     /// shutdown it is left in flight (cut off), as SPEC 4 recovers it. Tried once a second, as a
     /// job that could not be fired is (`requeueLater`).
-    private func persistOutcome(_ record: JobRecord) async {
+    func persistOutcome(_ record: JobRecord) async {
         while !(await persist(record)) && !stopping {
             try? await time.sleep(for: 1)
             guard records[record.id]?.send == record.send, !(records[record.id]?.state.isFinal ?? false) else { return }

@@ -33,11 +33,18 @@ extension Scheduler {
         }
     }
 
+    /// A platform that answered a warm-up gets its full width of calls at the instant, unless a
+    /// call to it has failed since the daemon started.
+    private func warmed(_ target: String) {
+        if targetHealth[target] == nil { targetHealth[target] = .answering }
+    }
+
     /// One connection opened ahead (a HEAD); only the first of a host's is logged.
     private func warm(origin: String, target: Target, logged: Bool) {
         let deliverer = self.deliverer, logger = self.logger
         Task {
             let result = await deliverer.warm(origin: origin, target: target)
+            if case .response = result.kind { await self.warmed(target.name) }
             guard logged else { return }
             var meta: Logger.Metadata = ["origin": "\(origin)", "target": "\(target.name)",
                                          "seconds": "\(String(format: "%.3f", result.totalTime))"]

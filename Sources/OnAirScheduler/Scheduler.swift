@@ -53,7 +53,13 @@ public actor Scheduler {
     /// stops are due at once to a platform that is down.
     let deliveriesPerTarget: Int
     var underWay: [String: Int] = [:]
+    /// What each target's platform last showed (absent: nothing yet since start), which sets how
+    /// many deliveries it gets at once (`room(on:)`).
+    var targetHealth: [String: TargetHealth] = [:]
     var waitingToLaunch: [String: Deque<PendingLaunch>] = [:]
+    /// Answers waiting for their journal write (see `Answer`), and whether a write of them is on its way.
+    var answers: [Answer] = []
+    var journalingAnswers = false
     /// Deliveries between two attempts, as data (see `PendingRetry`), and their due times in order.
     var retries: [JobID: PendingRetry] = [:]
     var retryQueue = Heap<RetryDue>()

@@ -19,6 +19,15 @@ public final class Gate: @unchecked Sendable {
         waiters.forEach { $0.resume() }
     }
 
+    /// Lets the calls waiting now go through and stays closed for the ones that come after.
+    public func letThrough() {
+        let waiters = lock.withLock { () -> [CheckedContinuation<Void, Never>] in
+            defer { held = [] }
+            return held
+        }
+        waiters.forEach { $0.resume() }
+    }
+
     public func pass() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let now = lock.withLock { () -> Bool in

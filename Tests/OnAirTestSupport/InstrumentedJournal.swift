@@ -39,10 +39,10 @@ public final class InstrumentedJournal: JournalStore, @unchecked Sendable {
         count(records.count)
         try await inner.save(records)
     }
-    public func save(_ attempt: AttemptRecord, job: JobRecord?) async throws {
+    public func save(attempts: [AttemptWrite]) async throws {
         try check()
-        lock.withLock { attemptRows.append((attempt.send, job?.send)) }
-        try await inner.save(attempt, job: job)
+        lock.withLock { attemptRows.append(contentsOf: attempts.map { ($0.attempt.send, $0.job?.send) }) }
+        try await inner.save(attempts: attempts)
     }
 
     /// Each attempt written, as (its send, the send of the job row written with it, nil for none).

@@ -37,6 +37,9 @@ public final class RecordingTransport: HTTPTransport, @unchecked Sendable {
 
     public func release() { gate.open() }
 
+    /// Answers the calls on the wire now; the ones that come after stay on the wire.
+    public func answerHeldCalls() { gate.letThrough() }
+
     public func perform(_ request: HTTPRequest) async -> TransferResult {
         // A cued call waits for its instant on the manual clock, as libcurl's engine does on the
         // real one, and is not sent at all when withdrawn first.

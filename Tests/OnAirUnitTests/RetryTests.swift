@@ -35,6 +35,33 @@ struct RetryTests {
         await rig.stop()
     }
 
+    /// Forty past stops due at once (a restart, SPEC 4) to one platform allowed twenty calls at once.
+    /// Until it has answered, and while it fails, it gets the retries' few at a time: a platform
+    /// that is down is not sent twenty calls that all fail. A delivered call opens the window.
+    @Test func aTargetGetsAFewDeliveriesAtOnceUntilItAnswersAndWhileItFails() async throws {
+        let rig = try await SchedulerRig(schedule: try pastItemsOnOneTarget(40, minutes: 2), at: utc("2021-11-08T12:00:00Z"),
+                                         deliveriesPerTarget: 20)
+        let few = Scheduler.retriesPerTarget
+        rig.transport.holdCalls()
+        #expect(await rig.eventually { rig.transport.onTheWire == few })
+        try await Task.sleep(nanoseconds: 100_000_000)
+        #expect(rig.transport.onTheWire == few, "a platform not heard from got \(rig.transport.onTheWire) calls at once")
+        rig.transport.answerHeldCalls()
+        #expect(await rig.eventually { rig.transport.onTheWire == 20 }, "delivered: the window opens")
+        rig.transport.answer(503)
+        rig.transport.answerHeldCalls()
+        #expect(await rig.eventually { rig.transport.calls.count == few + 20 && rig.transport.onTheWire == few })
+        // The answers are journaled by now (the first attempts after them are on the wire): no more
+        // leave while those are out. (The retries, due on the manual clock, are not yet due.)
+        try await Task.sleep(nanoseconds: 100_000_000)
+        #expect(rig.transport.onTheWire == few, "a failing platform got \(rig.transport.onTheWire) calls at once")
+        rig.transport.answer(200)
+        rig.transport.answerHeldCalls()
+        #expect(await rig.eventually { rig.transport.onTheWire == 40 - 20 - 2 * few }, "the rest go once it answers again")
+        rig.transport.release()
+        await rig.stop()
+    }
+
     @Test func theStopWaitsOnItsLaneForTheStartStillBeingRetried() async throws {
         let rig = try await rigWithItsStartBeingRetried()
         // At the end instant the start's last retry and the stop fall due together: the start's

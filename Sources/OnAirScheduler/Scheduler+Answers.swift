@@ -1,0 +1,105 @@
+import Foundation
+import OnAirModel
+import OnAirDelivery
+import OnAirJournal
+
+/// An attempt that has its answer (or was not sent) and waits for its journal write; after the
+/// write the delivery goes on: a retry is parked, an outcome written, the lane let go.
+///
+/// Data, not a suspended task: the attempt's task ends when the answer comes. A past week's
+/// stops failing at once against a dead platform are thousands of these (a few hundred bytes
+/// each) between two journal writes, not thousands of tasks holding ~9 KB of frames each.
+struct Answer {
+    var firing: Firing
+    var launch: Int
+    var number: Int
+    var failures: Int
+    var attempted: Deliverer.Attempted
+    /// The attempt's task was cancelled (shutdown, an operator's stop superseding it).
+    var cancelled: Bool
+    var turn: DeliveryLanes.Turn
+    /// The first attempt's only: opened, and told, once the answer is on disk.
+    var answered: Latch?
+    var report: Scheduler.FirstAnswerReport?
+}
+
+/// A delivery's end whose job record is being written: its lane waits for the write.
+struct OutcomeWrite {
+    var record: JobRecord
+    var turn: DeliveryLanes.Turn
+}
+
+/// Answers are journaled in batches: every answer that came while the last write was on its way
+/// goes in the next one, one transaction (and one sync) for all of them.
+extension Scheduler {
+    /// Takes an attempt's answer from its task, which ends here.
+    func take(_ answer: Answer) {
+        answers.append(answer)
+        guard !journalingAnswers else { return }
+        journalingAnswers = true
+        Task { await self.journalAnswers() }
+    }
+
+    /// Writes the answers that are waiting, then carries each delivery on, until none is waiting.
+    private func journalAnswers() async {
+        while !answers.isEmpty {
+            let batch = answers
+            answers = []
+            var writes: [AttemptWrite] = []
+            var jobs: [JobRecord?] = []
+            writes.reserveCapacity(batch.count)
+            jobs.reserveCapacity(batch.count)
+            for answer in batch {
+                let write = answer.attempted.record.flatMap { attemptWrite($0, for: answer.firing.job.id, launch: answer.launch) }
+                if let write { writes.append(write) }
+                jobs.append(write?.job)
+            }
+            let written = await journalAttempts(writes)
+            var outcomes: [OutcomeWrite] = []
+            for (answer, job) in zip(batch, jobs) {
+                if written, let job { attemptJournaled(job) }
+                answer.answered?.release()
+                answer.report?(FirstAnswer(target: answer.firing.target.name, attempt: answer.attempted.record))
+                if let outcome = attemptEnded(answer) { outcomes.append(outcome) }
+            }
+            await writeOutcomes(outcomes)
+        }
+        journalingAnswers = false
+    }
+
+    private func journalAttempts(_ writes: [AttemptWrite]) async -> Bool {
+        guard !writes.isEmpty else { return true }
+        do {
+            try await journaled { try await journal.save(attempts: writes) }
+            return true
+        } catch {
+            logger.critical("journal write failed", metadata: ["attempts": "\(writes.count)", "first_job": "\(writes[0].attempt.job)",
+                                                               "error": "\(error)"])
+            return false
+        }
+    }
+
+    /// Deliveries that ended with a job record to write (delivered without its attempt's write,
+    /// failed): all in one transaction, then their lanes go on. What the journal refuses is
+    /// written again, each on its own, until it is taken (`persistOutcome`), without holding up
+    /// the answers that come meanwhile.
+    private func writeOutcomes(_ outcomes: [OutcomeWrite]) async {
+        guard !outcomes.isEmpty else { return }
+        if await persist(outcomes.map(\.record)) {
+            outcomes.forEach(outcomeWritten)
+            return
+        }
+        Task {
+            for outcome in outcomes {
+                await self.persistOutcome(outcome.record)
+                self.outcomeWritten(outcome)
+            }
+        }
+    }
+
+    private func outcomeWritten(_ outcome: OutcomeWrite) {
+        let id = outcome.record.id
+        if case .writingOutcome(outcome.record.send)? = phases[id] { phases[id] = nil }
+        outcome.turn.release()
+    }
+}
