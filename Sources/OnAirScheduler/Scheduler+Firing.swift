@@ -6,29 +6,34 @@ import Logging
 
 /// A job about to go out, with everything decided before its record is written.
 ///
-/// A class: it carries the item and the target it is rendered from (half a kilobyte), and a
-/// whole past week's stops fired at once pass through several arrays and a waiting line; each
-/// holds a reference, not a copy.
+/// A class: a whole past week's stops fired at once pass through several arrays, a waiting line
+/// and the retry queue; each holds a reference, not a copy. The item and the target are found by
+/// their places in the schedule it was fired from (two integers, where copies of them took 288
+/// bytes a job: 2.7 MiB for a past week's 10,000 stops).
 final class Firing: Sendable {
     let job: PlannedJob
     let record: JobRecord
-    let item: Item
-    let target: Target
     let deadline: Date
     /// For an armed job: the transport holds its call until the instant.
     let cue: Cue?
     /// The schedule in force when it was fired, which its templates render.
     let schedule: Schedule
+    private let itemPosition: Int
+    private let targetPosition: Int
 
-    init(job: PlannedJob, record: JobRecord, item: Item, target: Target, deadline: Date, cue: Cue? = nil, schedule: Schedule) {
+    /// `item` and `target` are places in `schedule.items` and `schedule.targets`.
+    init(job: PlannedJob, record: JobRecord, item: Int, target: Int, deadline: Date, cue: Cue? = nil, schedule: Schedule) {
         self.job = job
         self.record = record
-        self.item = item
-        self.target = target
+        self.itemPosition = item
+        self.targetPosition = target
         self.deadline = deadline
         self.cue = cue
         self.schedule = schedule
     }
+
+    var item: Item { schedule.items[itemPosition] }
+    var target: Target { schedule.targets[targetPosition] }
 
     /// What every attempt of this send renders and signs: its webhook-timestamp is the instant.
     var context: DeliveryContext {
@@ -73,7 +78,7 @@ extension Scheduler {
             // written in memory before its commit) is not sent: a start that got past a skip would
             // go on air with its stops cancelled.
             if manualBy == nil, records[job.id]?.state.isFinal == true { continue }
-            guard let item = item(job.itemID), let target = targetsByName[job.target] else { continue }
+            guard let item = itemIndex[job.itemID], let target = targetIndex[job.target] else { continue }
             switch rule.decide(job, record: records[job.id], now: now, manualBy: manualBy) {
             case .missed(let record):
                 missed.append(job)
@@ -117,7 +122,7 @@ extension Scheduler {
         var firings: [Firing] = []
         var previous: [JobID: JobRecord] = [:]
         for job in upcoming where !isDelivering(job.id) && records[job.id]?.state.isFinal != true {
-            guard isPlanned(job), let item = item(job.itemID), let target = targetsByName[job.target],
+            guard isPlanned(job), let item = itemIndex[job.itemID], let target = targetIndex[job.target],
                   case .fire(let record, let job, let deadline)? = rule.arm(job, record: records[job.id], now: now) else {
                 requeueIfPlanned(job.id)    // moved by a reload, or no longer ahead: it fires the ordinary way
                 continue

@@ -22,6 +22,8 @@ public actor Scheduler {
     /// is not a scan of the week (an index rather than a second copy of every item).
     private(set) var itemIndex: [String: Int] = [:]
     var targetsByName: [String: Target] = [:]
+    /// Where each target stands in the in-force schedule's targets (a firing keeps the place).
+    private(set) var targetIndex: [String: Int] = [:]
     let journal: JournalStore
     let deliverer: Deliverer
     let time: TimeSource
@@ -92,6 +94,9 @@ public actor Scheduler {
 
     public static var latenessThreshold: TimeInterval { FiringRule.latenessThreshold }
 
+    /// Due jobs fired per turn of the loop, whole instants at a time (see `LoopTurn.take`).
+    static let firingSlice = 1024
+
     public init(schedule: Schedule, journal: JournalStore, deliverer: Deliverer, time: TimeSource, logger: Logger,
                 warmUpLead: TimeInterval = 0, armLead: TimeInterval = 2, deliveriesPerTarget: Int = 64) {
         self.warmUpLead = warmUpLead
@@ -106,6 +111,7 @@ public actor Scheduler {
         self.logger = logger
         self.itemIndex = Self.index(schedule.items)
         self.targetsByName = Self.targets(of: schedule)
+        self.targetIndex = Self.targetPositions(of: schedule)
     }
 
     var held: Bool { state == .held }
@@ -232,6 +238,7 @@ public actor Scheduler {
         rule = FiringRule(zone: effective.timeZone)
         itemIndex = Self.index(effective.items)
         targetsByName = Self.targets(of: effective)
+        targetIndex = Self.targetPositions(of: effective)
     }
 
     private static func index(_ items: [Item]) -> [String: Int] {
@@ -239,6 +246,10 @@ public actor Scheduler {
         index.reserveCapacity(items.count)
         for (position, item) in items.enumerated() where index[item.id] == nil { index[item.id] = position }
         return index
+    }
+
+    private static func targetPositions(of schedule: Schedule) -> [String: Int] {
+        Dictionary(schedule.targets.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
     }
 
     private static func targets(of schedule: Schedule) -> [String: Target] {
@@ -282,6 +293,10 @@ public actor Scheduler {
             count += jobs.count
         }
         plannedCount = count
+        // Every planned job gets a record once it fires: room for all of them now, so a restart
+        // that fires a past week does not double the table while it holds 30,000 records (the
+        // old and the new storage, 19 MiB at once).
+        if records.capacity < count { records.reserveCapacity(count) }
         var pending = Heap<QueuedJob>(minimumCapacity: count)
         for jobs in byItem.values {
             for job in jobs where !(records[job.id]?.state.isFinal ?? false) && !isDelivering(job.id) {
@@ -313,7 +328,7 @@ public actor Scheduler {
             relaunchDueRetries(now: now)
             // Warm first: it looks at the next instant in the queue, which arming takes out of it.
             if state == .running && warmUpLead > 0 { warmUpNextInstant(now: now) }
-            let turn = LoopTurn.take(from: &queue, now: now, running: state == .running, armLead: armLead)
+            let turn = LoopTurn.take(from: &queue, now: now, running: state == .running, armLead: armLead, slice: Self.firingSlice)
             if !turn.due.isEmpty { await fire(turn.due, now: time.now()) }
             // The fire's write may have let a hold, a reload or shutdown in: what was taken to be
             // armed goes back to the queue unless the loop still runs.

@@ -161,6 +161,29 @@ struct LoopTurnTests {
         #expect(turn.due.count == 1 && turn.upcoming.isEmpty && plain.count == 1)
     }
 
+    @Test func aBacklogIsTakenInSlicesOfWholeInstantsAndTheLoopTurnsAgainAtOnce() {
+        // Five past instants of three jobs each: slices of four take two whole instants (six jobs).
+        var q = queue([-50, -50, -50, -40, -40, -40, -30, -30, -30, -20, -20, -20, -10, -10, -10, 5])
+        let first = LoopTurn.take(from: &q, now: t0, running: true, armLead: 0, slice: 4)
+        #expect(first.due.map(\.instant) == [-50, -50, -50, -40, -40, -40].map { t0.addingTimeInterval($0) })
+        #expect(LoopTurn.wake(now: t0, next: q.min?.job.instant, running: true, armLead: 0, warmUpLead: 0,
+                              warmedThrough: .distantPast, tick: 3600) <= t0, "the rest of the backlog is due: no sleep")
+        var taken = first.due.count
+        while case let turn = LoopTurn.take(from: &q, now: t0, running: true, armLead: 0, slice: 4), !turn.due.isEmpty {
+            #expect(Set(turn.due.map(\.instant)).count == 2 || q.min.map { $0.job.instant > t0 } == true)
+            taken += turn.due.count
+        }
+        #expect(taken == 15 && q.count == 1, "every due job once, the future one left")
+        // With arming on, the rest of a cut backlog is not taken to be armed: it is due, not ahead
+        // (the first daemon with slices spun on a past week "armed" 29,000 jobs at a time).
+        var armed = queue([-50, -50, -40, -30, 1])
+        let cut = LoopTurn.take(from: &armed, now: t0, running: true, armLead: 2, slice: 2)
+        #expect(cut.due.count == 2 && cut.upcoming.isEmpty && armed.count == 3)
+        // One instant larger than a slice is never cut.
+        var big = queue(Array(repeating: 0, count: 9))
+        #expect(LoopTurn.take(from: &big, now: t0, running: true, armLead: 0, slice: 4).due.count == 9)
+    }
+
     @Test func theLoopWakesToArmWarmOrTickWhicheverComesFirst() {
         let next = t0.addingTimeInterval(10)
         #expect(LoopTurn.wake(now: t0, next: next, running: true, armLead: 2, warmUpLead: 0, warmedThrough: .distantPast, tick: 3600)

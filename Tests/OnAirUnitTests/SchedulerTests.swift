@@ -265,6 +265,22 @@ struct SchedulerTests {
         await rig.stop()
     }
 
+    @Test func aPastBacklogLargerThanASliceIsFiredInSlicesEachStopOnce() async throws {
+        // 600 items of the day before (a start and a stop each): 1,200 jobs due at start-up, more
+        // than one slice of the loop.
+        let rig = try await SchedulerRig(schedule: try pastItemsOnOneTarget(600, minutes: 1), at: utc("2021-11-09T00:00:00Z"))
+        #expect(Scheduler.firingSlice < 1200)
+        #expect(await rig.eventually { rig.transport.calls.count == 600 })
+        await rig.settle()
+        let calls = rig.transport.calls
+        #expect(calls.count == 600 && Set(calls.map(\.webhookID)).count == 600, "every stop once")
+        #expect(calls.allSatisfy { $0.type == "stream.stop" })
+        let records = try await rig.journal.jobRecords()
+        #expect(records.values.filter { $0.state == .delivered }.count == 600)
+        #expect(records.values.filter { $0.state == .missed }.count == 600, "the starts, past their deadlines")
+        await rig.stop()
+    }
+
     @Test func aTargetHasAtMostItsShareOfDeliveriesUnderWayTheRestWaitAsData() async throws {
         // Ten past items on one platform: at start-up all ten stops are due at once (SPEC 4).
         let schedule = try pastItemsOnOneTarget(10, minutes: 5)

@@ -20,10 +20,22 @@ struct LoopTurn: Equatable {
 
     /// Takes what is due and, when `armLead` > 0, what is to be armed, out of `queue`. A held or
     /// stopping loop takes nothing.
-    static func take(from queue: inout Heap<QueuedJob>, now: Date, running: Bool, armLead: TimeInterval) -> LoopTurn {
+    ///
+    /// At most about `slice` due jobs a turn, in firing order and never part of an instant: a
+    /// restart that finds a past week due fires it in transactions of a thousand jobs (the first
+    /// stops leave after the first, and memory holds one slice's batch, not 30,000 records), while
+    /// one instant's jobs are always decided and journaled together (its stops answered before its
+    /// starts, SPEC 4). The loop turns again at once for the rest.
+    static func take(from queue: inout Heap<QueuedJob>, now: Date, running: Bool, armLead: TimeInterval,
+                     slice: Int = .max) -> LoopTurn {
         var turn = LoopTurn()
         guard running else { return turn }
-        while let first = queue.min, first.job.instant <= now { turn.due.append(queue.removeMin().job) }
+        while let first = queue.min, first.job.instant <= now {
+            if turn.due.count >= slice, let last = turn.due.last, first.job.instant != last.instant { break }
+            turn.due.append(queue.removeMin().job)
+        }
+        // A backlog cut into slices: what is left of it is due, not upcoming, and waits for the next turn.
+        if let first = queue.min, first.job.instant <= now { return turn }
         guard armLead > 0 else { return turn }
         let horizon = now.addingTimeInterval(armLead)
         while let first = queue.min, first.job.instant <= horizon { turn.upcoming.append(queue.removeMin().job) }
