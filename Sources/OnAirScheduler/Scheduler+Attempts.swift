@@ -91,7 +91,11 @@ extension Scheduler {
         let withdrawn = firing.cue?.current == .withdrawn
         switch answer.attempted.end {
         case .retry where withdrawn: result = .withdrawn
-        case .retry(let due) where !answer.cancelled && !stopping && tasks[id]?.launch == launch && isStillWanted(firing):
+        // While a command is journaling its decision about this job (an operator's stop superseding
+        // it) the retry is parked all the same: if that write fails the send is still the job's, and
+        // `relaunchNextDueRetry` lets it go once it is no longer wanted.
+        case .retry(let due) where !answer.cancelled && !stopping && tasks[id]?.launch == launch
+                                   && (isStillWanted(firing) || phases[id].map(Self.isJournaling) == true):
             tasks[id] = nil
             underWay.takeOne(from: id.target)
             launchWaiting(for: id.target)

@@ -162,10 +162,15 @@ extension Scheduler {
 
     /// For tests: waits until no delivery is in flight.
     public func idle() async {
-        while let delivery = tasks.first(where: { !isWaitingForItsInstant($0.key) })?.value {
-            await delivery.task.value
-            // Its task ends with the answer; the delivery ends once the answer is journaled.
-            if journalingAnswers { try? await Task.sleep(nanoseconds: 1_000_000) }
+        // A delivery's task ends with its answer; the delivery ends once the answer and its outcome
+        // are journaled (`journalingAnswers` until then).
+        while true {
+            if let delivery = tasks.first(where: { !isWaitingForItsInstant($0.key) })?.value {
+                await delivery.task.value
+            } else if !journalingAnswers && answers.isEmpty {
+                return
+            }
+            try? await Task.sleep(nanoseconds: 1_000_000)
         }
     }
 

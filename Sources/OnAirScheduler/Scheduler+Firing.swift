@@ -264,29 +264,33 @@ extension Scheduler {
     private func launch(_ firing: Firing, after: [Latch] = [], answered: Latch? = nil, report: FirstAnswerReport? = nil) {
         logger.info(firing.cue == nil ? "firing" : "armed", metadata: Self.metadata(firing.job, firing.record, lateness: firing.record.lateBy))
         let target = firing.job.target
-        guard underWay[target, default: 0] < room(on: target) else {
-            waitingToLaunch[target, default: []].append(PendingLaunch(firing: firing, after: after, answered: answered, report: report))
-            if firing.cue == nil { phases[firing.job.id] = .waitingForRoom(send: firing.record.send) }
-            return
-        }
-        start(firing, after: after, answered: answered, report: report)
+        // Behind the ones already waiting, always: a job that overtook the line onto its lane (room
+        // opened since they queued) would go before an earlier job of its item, a stop before its start.
+        waitingToLaunch[target, default: []].append(PendingLaunch(firing: firing, after: after, answered: answered, report: report))
+        if firing.cue == nil { phases[firing.job.id] = .waitingForRoom(send: firing.record.send) }
+        launchWaiting(for: target)
+    }
+
+    /// How many first attempts `target` may have under way: all its connections once it has
+    /// answered, a few before that and while it fails (slow start, as TCP does). A platform that
+    /// is down is not sent 64 calls at a time that all fail, and a past week's stops to it (a
+    /// storm, SPEC 4) stay data rather than calls in the air. A warmed connection or a delivered
+    /// call opens the window. Retries are not counted here: they have `retriesPerTarget` of their own.
+    func room(on target: String) -> Int {
+        targetHealth[target] == .answering ? deliveriesPerTarget : min(deliveriesPerTarget, Self.retriesPerTarget)
+    }
+
+    /// First attempts of `target` in the air (every delivery under way minus its retries).
+    private func firstAttemptsUnderWay(_ target: String) -> Int {
+        underWay[target, default: 0] - retriesUnderWay[target, default: 0]
     }
 
     /// Starts the next waiting attempts of `target`: due retries while fewer than `retriesPerTarget`
     /// are in the air (see `relaunchNextDueRetry`), then first attempts, in firing order, while it
     /// has room.
-    /// How many deliveries `target` may have under way: all its connections once it has answered,
-    /// a few before that and while it fails (slow start, as TCP does). A platform that is down is
-    /// not sent 64 calls at a time that all fail, and a past week's stops to it (a storm, SPEC 4)
-    /// stay data rather than calls in the air. A warmed connection or a delivered call opens the
-    /// window, so a burst at an instant whose platform was warmed ahead goes out at full width.
-    func room(on target: String) -> Int {
-        targetHealth[target] == .answering ? deliveriesPerTarget : min(deliveriesPerTarget, Self.retriesPerTarget)
-    }
-
     func launchWaiting(for target: String) {
         while !stopping, retriesUnderWay[target, default: 0] < Self.retriesPerTarget, relaunchNextDueRetry(of: target) {}
-        while !stopping, underWay[target, default: 0] < room(on: target) {
+        while !stopping, firstAttemptsUnderWay(target) < room(on: target) {
             guard let next = waitingToLaunch[target]?.popFirst() else { return }
             if waitingToLaunch[target]?.isEmpty == true { waitingToLaunch[target] = nil }
             start(next.firing, after: next.after, answered: next.answered, report: next.report)

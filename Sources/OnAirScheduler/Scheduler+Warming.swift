@@ -35,8 +35,11 @@ extension Scheduler {
 
     /// A platform that answered a warm-up gets its full width of calls at the instant, unless a
     /// call to it has failed since the daemon started.
+    /// (A 5xx, a load balancer in front of a dead backend, does not count.)
     private func warmed(_ target: String) {
-        if targetHealth[target] == nil { targetHealth[target] = .answering }
+        guard targetHealth[target] == nil else { return }
+        targetHealth[target] = .answering
+        launchWaiting(for: target)
     }
 
     /// One connection opened ahead (a HEAD); only the first of a host's is logged.
@@ -44,7 +47,7 @@ extension Scheduler {
         let deliverer = self.deliverer, logger = self.logger
         Task {
             let result = await deliverer.warm(origin: origin, target: target)
-            if case .response = result.kind { await self.warmed(target.name) }
+            if case .response(let response) = result.kind, response.status < 500 { await self.warmed(target.name) }
             guard logged else { return }
             var meta: Logger.Metadata = ["origin": "\(origin)", "target": "\(target.name)",
                                          "seconds": "\(String(format: "%.3f", result.totalTime))"]

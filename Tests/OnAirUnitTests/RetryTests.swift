@@ -35,11 +35,12 @@ struct RetryTests {
         await rig.stop()
     }
 
-    /// Forty past stops due at once (a restart, SPEC 4) to one platform allowed twenty calls at once.
-    /// Until it has answered, and while it fails, it gets the retries' few at a time: a platform
-    /// that is down is not sent twenty calls that all fail. A delivered call opens the window.
-    @Test func aTargetGetsAFewDeliveriesAtOnceUntilItAnswersAndWhileItFails() async throws {
-        let rig = try await SchedulerRig(schedule: try pastItemsOnOneTarget(40, minutes: 2), at: utc("2021-11-08T12:00:00Z"),
+    /// Sixty past stops due at once (a restart, SPEC 4) to one platform allowed twenty calls at once.
+    /// Until it has answered, and while it fails, it gets a few first attempts at a time: a platform
+    /// that is down is not sent twenty calls that all fail. Its retries have room of their own and
+    /// never take the first attempts' (they did in the first version). A delivered call opens the window.
+    @Test func aTargetGetsAFewFirstAttemptsAtOnceUntilItAnswersAndWhileItFails() async throws {
+        let rig = try await SchedulerRig(schedule: try pastItemsOnOneTarget(60, minutes: 2), at: utc("2021-11-08T12:00:00Z"),
                                          deliveriesPerTarget: 20)
         let few = Scheduler.retriesPerTarget
         rig.transport.holdCalls()
@@ -52,12 +53,16 @@ struct RetryTests {
         rig.transport.answerHeldCalls()
         #expect(await rig.eventually { rig.transport.calls.count == few + 20 && rig.transport.onTheWire == few })
         // The answers are journaled by now (the first attempts after them are on the wire): no more
-        // leave while those are out. (The retries, due on the manual clock, are not yet due.)
+        // leave while those are out.
         try await Task.sleep(nanoseconds: 100_000_000)
         #expect(rig.transport.onTheWire == few, "a failing platform got \(rig.transport.onTheWire) calls at once")
+        // The twenty retries fall due: a few of them go, beside the first attempts, not instead of them.
+        rig.time.advance(by: 1)
+        #expect(await rig.eventually { rig.transport.onTheWire == 2 * few }, "\(rig.transport.onTheWire) on the wire")
         rig.transport.answer(200)
         rig.transport.answerHeldCalls()
-        #expect(await rig.eventually { rig.transport.onTheWire == 40 - 20 - 2 * few }, "the rest go once it answers again")
+        // Delivered again: twenty of the 24 first attempts left go at once, and the next retries.
+        #expect(await rig.eventually { rig.transport.onTheWire == 20 + few }, "\(rig.transport.onTheWire) on the wire")
         rig.transport.release()
         await rig.stop()
     }

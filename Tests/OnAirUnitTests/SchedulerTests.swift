@@ -278,6 +278,9 @@ struct SchedulerTests {
         let records = try await rig.journal.jobRecords()
         #expect(records.values.filter { $0.state == .delivered }.count == 600)
         #expect(records.values.filter { $0.state == .missed }.count == 600, "the starts, past their deadlines")
+        // In slices: more than one transaction of fired records, none much larger than a slice.
+        let writes = rig.store.recordWrites.filter { $0 > 1 }
+        #expect(writes.count >= 2 && writes.allSatisfy { $0 <= Scheduler.firingSlice + 2 }, "\(writes)")
         await rig.stop()
     }
 
