@@ -67,6 +67,32 @@ struct RetryTests {
         await rig.stop()
     }
 
+    /// The scheduled stop's retry answers 500 while an operator's stop is being journaled, and
+    /// that write is then refused: the stop by hand never happened, so the scheduled stop must go
+    /// on retrying. The first batched version dropped the retry (the send looked superseded) and
+    /// left the job "delivering" with nothing to deliver it: the stream stayed live.
+    @Test func aRetryAnsweredWhileAStopByHandIsRefusedByTheJournalGoesOn() async throws {
+        let rig = try await rigWithItsStopBeingRetried()
+        rig.transport.holdCalls()
+        rig.time.advance(by: 1)
+        #expect(await rig.eventually { rig.transport.onTheWire == 1 }, "the retry is on the wire")
+        rig.store.batches.close()
+        let byHand = Task { try? await rig.scheduler.sendNow(item: "show", action: .stop, again: false, by: "ops") }
+        #expect(await rig.eventually { rig.store.batches.waiting == 1 }, "the stop by hand is being journaled")
+        rig.store.failWrites = true
+        rig.transport.answerHeldCalls()
+        #expect(await rig.eventually { rig.logs.entries.contains { $0.metadata["attempts"] != nil } },
+                "the retry's answer was taken (its write refused too)")
+        rig.store.batches.open()
+        #expect(await byHand.value == nil, "the stop by hand was refused")
+        rig.store.failWrites = false
+        rig.transport.answer(200)
+        rig.transport.release()
+        rig.time.advance(by: 60)
+        #expect(await rig.eventually { await rig.state("t/show/stop/site") == .delivered }, "the scheduled stop went on")
+        await rig.stop()
+    }
+
     @Test func theStopWaitsOnItsLaneForTheStartStillBeingRetried() async throws {
         let rig = try await rigWithItsStartBeingRetried()
         // At the end instant the start's last retry and the stop fall due together: the start's
