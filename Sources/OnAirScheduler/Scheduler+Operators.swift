@@ -13,7 +13,7 @@ extension Scheduler {
 
     /// What the rule sees: the scheduler's own values, shared copy-on-write.
     func commandView() -> CommandView {
-        CommandView(schedule: schedule, itemIndex: itemIndex, plan: plan, records: records, delivering: Set(phases.keys), live: live,
+        CommandView(schedule: schedule, itemIndex: itemIndex, records: records, delivering: Set(phases.keys), live: live,
                     overrides: overrides, now: time.now())
     }
 

@@ -24,7 +24,7 @@ public struct SchedulerSnapshot: Sendable {
     public var held: Bool
     public var onAir: [OnAir]
     public var next: [PlannedJob]
-    public var records: [JobID: JobRecord]
+    public var records: RecordTable
     public var inFlight: Int
     /// Jobs whose last attempt failed and that are being retried, with that attempt's reason.
     public var retrying: [JobID: String]

@@ -130,7 +130,7 @@ struct StatusCommand: AsyncParsableCommand {
             switch OfflineJournal.open(locations.state) {
             case .found(let journal, let path): report = await offlineStatus(journal, path: path)
             case .missing(let why):
-                report = StatusReport.make(.init(snapshot: nil, records: [:], events: [], overrides: [:], now: Date(), journal: why))
+                report = StatusReport.make(.init(snapshot: nil, records: RecordTable(), events: [], overrides: [:], now: Date(), journal: why))
             case .unreadable(let why):
                 Terminal.error("onair: the daemon is not running (no one listens on \(locations.socket)) and " + why)
                 throw ExitCode(ExitStatus.unknown)
@@ -149,7 +149,7 @@ struct StatusCommand: AsyncParsableCommand {
 
 /// Status from the journal alone, read-only, for a daemon that is down.
 func offlineStatus(_ journal: SQLiteJournal, path: String) async -> StatusReport {
-    let records = (try? await journal.jobRecords()) ?? [:]
+    let records = RecordTable(((try? await journal.jobRecords()) ?? [:]).values)
     let events = (try? await journal.events(limit: 200)) ?? []
     let overrides = (try? await journal.overrides()) ?? [:]
     let settings = (try? await journal.settings()) ?? [:]

@@ -9,7 +9,6 @@ import Testing
 struct CommandRuleTests {
     let zone = TimeZone(identifier: "Europe/Amsterdam")!
     let schedule: Schedule
-    let plan: [String: [PlannedJob]]
 
     init() {
         let day = LocalDate("2021-11-08")!
@@ -21,16 +20,13 @@ struct CommandRuleTests {
         schedule = Schedule(id: "week", title: "Week", timeZone: zone, leadTime: 600, targets: targets, days: [Day(date: day, title: nil)],
                             items: [item("show", "10:00", "11:00", ["site", "radio"]), item("next", "11:00", "12:00", ["site"]),
                                     item("later", "12:30", "13:00", ["site"]), item("talk", "09:00", "09:30", [], online: false)])
-        var plan: [String: [PlannedJob]] = [:]
-        for item in schedule.items { plan[item.id] = Planner.jobs(for: item, in: schedule) }
-        self.plan = plan
     }
 
     func view(at time: String, records: [JobRecord] = [], delivering: Set<JobID> = [], live: [String: Date] = [:],
               overrides: [String: ItemOverride] = [:]) -> CommandView {
         var index: [String: Int] = [:]
         for (i, item) in schedule.items.enumerated() { index[item.id] = i }
-        return CommandView(schedule: schedule, itemIndex: index, plan: plan, records: Dictionary(records.map { ($0.id, $0) }) { $1 },
+        return CommandView(schedule: schedule, itemIndex: index, records: RecordTable(records),
                            delivering: delivering, live: live, overrides: overrides, now: utc("2021-11-08T\(time)Z"))
     }
 
@@ -39,7 +35,7 @@ struct CommandRuleTests {
     }
 
     func record(_ id: JobID, _ state: JobState, send: Int = 0, attempts: Int = 0) -> JobRecord {
-        let job = plan[id.item]!.first { $0.id == id }!
+        let job = Planner.jobs(for: schedule.item(id: id.item)!, in: schedule).first { $0.id == id }!
         return JobRecord(id: id, state: state, send: send, attempts: attempts, instant: job.instant, deadline: job.deadline,
                          updatedAt: job.instant)
     }

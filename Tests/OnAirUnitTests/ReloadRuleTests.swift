@@ -20,8 +20,8 @@ struct ReloadRuleTests {
              position: SourcePosition(line: line, column: 5))
     }
 
-    func records(start state: JobState, stop: JobState? = nil) -> [JobID: JobRecord] {
-        var r: [JobID: JobRecord] = [:]
+    func records(start state: JobState, stop: JobState? = nil) -> RecordTable {
+        var r = RecordTable()
         let startID = JobID(event: "week", item: "show", action: .start, target: "site")
         r[startID] = JobRecord(id: startID, state: state, instant: start, deadline: start.addingTimeInterval(3600), updatedAt: start)
         if let stop {

@@ -82,7 +82,7 @@ public struct StatusReport: Codable, Sendable, Equatable {
 
     /// Jobs of the last 24 hours that failed for good or were missed, not followed by a successful
     /// delivery to the same item and target.
-    static func unresolvedFailures(_ records: [JobID: JobRecord], now: Date) -> [JobRecord] {
+    static func unresolvedFailures(_ records: RecordTable, now: Date) -> [JobRecord] {
         struct Lane: Hashable { var item: String; var target: String }
         var lastDelivered: [Lane: Date] = [:]
         for record in records.values where record.state == .delivered {
@@ -99,7 +99,7 @@ public struct StatusReport: Codable, Sendable, Equatable {
     /// down the journal alone (`snapshot` nil, the zone from the journal's settings).
     public struct Sources: Sendable {
         public var snapshot: SchedulerSnapshot?
-        public var records: [JobID: JobRecord]
+        public var records: RecordTable
         public var events: [JournalEvent]
         public var overrides: [String: ItemOverride]
         public var settings: [String: String]
@@ -109,7 +109,7 @@ public struct StatusReport: Codable, Sendable, Equatable {
         public var scheduleFile: String?
         public var journal: String?
 
-        public init(snapshot: SchedulerSnapshot?, records: [JobID: JobRecord], events: [JournalEvent],
+        public init(snapshot: SchedulerSnapshot?, records: RecordTable, events: [JournalEvent],
                     overrides: [String: ItemOverride], settings: [String: String] = [:], now: Date, pid: Int32? = nil,
                     startedAt: Date? = nil, scheduleFile: String? = nil, journal: String? = nil) {
             self.snapshot = snapshot

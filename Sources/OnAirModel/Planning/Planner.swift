@@ -7,10 +7,17 @@ public enum Planner {
 
     /// The jobs of one item, per target that handles each action, in execution order.
     public static func jobs(for item: Item, in schedule: Schedule) -> [PlannedJob] {
+        jobs(for: item, in: schedule, target: schedule.target(named:))
+    }
+
+    /// The same, with the item's targets found by `target` (the scheduler's index by name: the
+    /// schedule's own lookup is a scan of every target, and the scheduler plans items often).
+    public static func jobs(for item: Item, in schedule: Schedule, target: (String) -> Target?) -> [PlannedJob] {
         guard item.online else { return [] }
         var jobs: [PlannedJob] = []
+        jobs.reserveCapacity(item.targets.count * (schedule.leadTime > 0 ? 3 : 2))
         for name in item.targets {
-            guard let target = schedule.target(named: name) else { continue }
+            guard let target = target(name) else { continue }
             if schedule.leadTime > 0, target.handles(.prepare) {
                 jobs.append(PlannedJob(id: JobID(event: schedule.id, item: item.id, action: .prepare, target: name),
                                        instant: item.start.addingTimeInterval(-TimeInterval(schedule.leadTime)),

@@ -28,9 +28,7 @@ struct CommandView {
     var schedule: Schedule
     /// Where each item stands in `schedule.items`.
     var itemIndex: [String: Int]
-    /// The in-force plan by item.
-    var plan: [String: [PlannedJob]]
-    var records: [JobID: JobRecord]
+    var records: RecordTable
     /// Jobs being journaled, armed, waiting for room or delivered right now (the scheduler's phases).
     var delivering: Set<JobID>
     /// Items on air, with when their start was delivered.
@@ -41,7 +39,8 @@ struct CommandView {
     func item(_ id: String) -> Item? { itemIndex[id].map { schedule.items[$0] } }
 
     func jobs(of item: String, _ action: Action? = nil) -> [PlannedJob] {
-        let all = plan[item] ?? []
+        guard let item = self.item(item) else { return [] }
+        let all = Planner.jobs(for: item, in: schedule)
         guard let action else { return all }
         return all.filter { $0.action == action }
     }

@@ -9,10 +9,10 @@ enum ReloadRule {
     /// and that `newSchedule` would give no stop — the item removed, made on-site, its target taken
     /// away, or no stop call on it: one diagnostic each, at the item when the new file still has
     /// it, else at the top of the file.
-    static func stranded(records: [JobID: JobRecord], in newSchedule: Schedule, file: String) -> [Diagnostic] {
+    static func stranded(records: RecordTable, in newSchedule: Schedule, file: String) -> [Diagnostic] {
         var found: [Diagnostic] = []
-        let liveStarts = records.filter { $0.key.action == .start && ($0.value.state == .delivered || $0.value.state == .inflight) }
-        for id in liveStarts.keys.sorted() {
+        let liveStarts = records.values.filter { $0.id.action == .start && ($0.state == .delivered || $0.state == .inflight) }
+        for id in liveStarts.map(\.id).sorted() {
             let stop = JobID(event: id.event, item: id.item, action: .stop, target: id.target)
             if records[stop]?.state == .delivered || records[stop]?.state == .cancelled { continue }
             let item = newSchedule.item(id: id.item)
