@@ -91,49 +91,82 @@ public struct Deliverer: Sendable {
 
     /// One attempt: built, signed, sent and classified; its record is returned, not journaled here,
     /// so the caller can journal many answers in one write and let the attempt's task end at once
-    /// (the scheduler does; `deliver` journals each before going on). A function of its own, never
-    /// inlined into the loop: its frame (the request, the answer, the record) exists only while it
-    /// runs, so a delivery sleeping between retries holds a few hundred bytes rather than kilobytes,
-    /// and a whole past week's stops can retry at once.
-    /// The scheduler calls this directly and holds the wait between attempts as data (a due time
-    /// per job), so a delivery between retries is not a suspended task at all.
+    /// (the scheduler does; `deliver` journals each before going on).
+    ///
+    /// Only the send is asynchronous. Building and signing (`prepare`) and classifying (`conclude`)
+    /// are synchronous functions of their own, never inlined: an async function keeps its locals
+    /// in the task's frame for as long as it is suspended, and with them inlined this frame was
+    /// 7.8 KB; every call on the wire held it (SPEC 4's storm has hundreds on the wire at once).
     @inline(never)
     public func attempt(_ context: DeliveryContext, target: Target, number attempt: Int, failures: Int, deadline: Date,
                         cue: Cue?) async -> Attempted {
-        let expect: ResponseExpectation? = {
-            if case .templated(let requests) = target.kind { return requests[context.job.action]?.expect }
-            return nil
-        }()
         // The cue's state is read once: a withdrawal between two reads must not turn a held call
         // into one sent at once. Waiting: the transport holds it (and sees a later withdrawal);
         // released: a retry after the instant goes at once.
         let cueState = cue?.current
         if cueState == .withdrawn { return Attempted(end: .notSent(withdrawn: true)) }
         let cued = cueState == .waiting ? cue : nil
+        let prepared = prepare(context, target: target, number: attempt, cued: cued)
+        guard let request = prepared.request else {
+            return conclude(prepared, result: nil, failures: failures, deadline: deadline, zone: context.schedule.timeZone)
+        }
+        let result = await transport.perform(request)
+        if case .notSent = result.kind { return Attempted(end: .notSent(withdrawn: cued?.current == .withdrawn)) }
+        return conclude(prepared, result: result, failures: failures, deadline: deadline, zone: context.schedule.timeZone)
+    }
+
+    /// An attempt ready to leave: its request (nil when it could not be built), what scrubs
+    /// secrets from its texts, what it expects back, and its record so far.
+    public struct Prepared: Sendable {
+        var request: HTTPRequest?
+        var redactor: Redactor
+        var expect: ResponseExpectation?
+        var entry: AttemptRecord
+        var buildError: String?
+    }
+
+    @inline(never)
+    func prepare(_ context: DeliveryContext, target: Target, number attempt: Int, cued: Cue?) -> Prepared {
+        let expect: ResponseExpectation? = {
+            if case .templated(let requests) = target.kind { return requests[context.job.action]?.expect }
+            return nil
+        }()
         let started = cued?.at ?? time.now()
-        var entry = AttemptRecord(job: context.job.id.description, target: target.name, webhookID: context.webhookID,
+        let entry = AttemptRecord(job: context.job.id.description, target: target.name, webhookID: context.webhookID,
                                   send: context.send, attempt: attempt, startedAt: started, status: nil, error: nil,
                                   totalTime: 0, outcome: "", detail: nil)
-        let outcome: AttemptOutcome
         do {
             var (request, redactor) = try builder.request(context, target: target, sendingAt: started)
             request.cue = cued
-            let result = await transport.perform(request)
+            return Prepared(request: request, redactor: redactor, expect: expect, entry: entry)
+        } catch {
+            return Prepared(request: nil, redactor: Redactor(), expect: expect, entry: entry, buildError: "\(error)")
+        }
+    }
+
+    /// What the answer (`result`; nil when the request could not be built) makes of the attempt.
+    @inline(never)
+    func conclude(_ prepared: Prepared, result: TransferResult?, failures: Int, deadline: Date, zone: TimeZone) -> Attempted {
+        var entry = prepared.entry
+        let redactor = prepared.redactor
+        let outcome: AttemptOutcome
+        if let result {
             entry.totalTime = result.totalTime
             switch result.kind {
             case .response(let response): entry.status = response.status
             case .failure(_, let message): entry.error = redactor.scrub(message)
-            case .notSent: return Attempted(end: .notSent(withdrawn: cued?.current == .withdrawn))
+            case .notSent: return Attempted(end: .notSent(withdrawn: false))
             }
-            switch OutcomeClassifier.classify(result, expect: expect, now: time.now()) {
+            switch OutcomeClassifier.classify(result, expect: prepared.expect, now: time.now()) {
             case .retryable(let reason, let after): outcome = .retryable(reason: redactor.scrub(reason), retryAfter: after)
             case .permanent(let reason): outcome = .permanent(reason: redactor.scrub(reason))
             case .delivered: outcome = .delivered
             }
-        } catch {
+        } else {
             // A secret that vanished since validation: an operator can fix it, so keep trying.
-            outcome = .retryable(reason: "\(error)", retryAfter: nil)
-            entry.error = "\(error)"
+            let error = prepared.buildError ?? "the request could not be built"
+            outcome = .retryable(reason: error, retryAfter: nil)
+            entry.error = error
         }
         entry.outcome = outcome.label
         switch outcome {
@@ -147,7 +180,7 @@ public struct Deliverer: Sendable {
             let next = time.now().addingTimeInterval(wait)
             if next >= deadline {
                 entry.outcome = "failed"
-                entry.detail = "\(reason); gave up: deadline \(WallClock.labelledText(deadline, in: context.schedule.timeZone)) reached"
+                entry.detail = "\(reason); gave up: deadline \(WallClock.labelledText(deadline, in: zone)) reached"
                 return Attempted(end: .failed(entry.detail!), record: entry)
             }
             entry.detail = reason

@@ -59,6 +59,8 @@ extension Scheduler {
     /// One attempt, off the actor: built, signed and sent by the deliverer; its answer goes to the
     /// scheduler (`take`), which journals it with the others that came meanwhile and carries the
     /// delivery on. The task ends with the answer. `answered` and `report` are the first attempt's only.
+    /// Never inlined into the closures that call it: its frame is what every call on the wire holds.
+    @inline(never)
     nonisolated func attempt(_ firing: Firing, launch: Int, number: Int, failures: Int, turn: DeliveryLanes.Turn,
                              answered: Latch?, report: FirstAnswerReport?) async {
         let attempted: Deliverer.Attempted
