@@ -46,8 +46,12 @@ public final class CurlClient: HTTPTransport, @unchecked Sendable {
 
     public func perform(_ request: HTTPRequest) async -> TransferResult {
         await withCheckedContinuation { continuation in
-            engine.submit(Engine.Request(request: request, continuation: continuation))
+            engine.submit(Engine.Request(request: request) { continuation.resume(returning: $0) })
         }
+    }
+
+    public func perform(_ request: HTTPRequest, answer: @escaping TransferAnswer) {
+        engine.submit(Engine.Request(request: request, answer: answer))
     }
 }
 
@@ -75,7 +79,7 @@ private final class Engine: @unchecked Sendable {
 
     struct Request {
         var request: HTTPRequest
-        var continuation: CheckedContinuation<TransferResult, Never>
+        var answer: TransferAnswer
         /// Built ahead for a cued call, so that at its instant the handle only has to be added.
         var transfer: Transfer?
 
@@ -83,9 +87,9 @@ private final class Engine: @unchecked Sendable {
         /// out when the call is handed over, not at its instant.
         let host: String
 
-        init(request: HTTPRequest, continuation: CheckedContinuation<TransferResult, Never>) {
+        init(request: HTTPRequest, answer: @escaping TransferAnswer) {
             self.request = request
-            self.continuation = continuation
+            self.answer = answer
             if let socket = request.unixSocket {
                 host = "unix:" + socket
             } else {
@@ -94,7 +98,7 @@ private final class Engine: @unchecked Sendable {
         }
 
         func resolve(_ result: TransferResult) {
-            if let transfer { transfer.finish(result) } else { continuation.resume(returning: result) }
+            if let transfer { transfer.finish(result) } else { answer(result) }
         }
 
         func fail(_ code: CURLcode, _ message: String) {
@@ -151,7 +155,7 @@ private final class Engine: @unchecked Sendable {
         var request = request
         if prepared < Self.maximumPrepared, request.transfer == nil {
             do {
-                request.transfer = try Transfer(request: request.request, host: request.host, continuation: request.continuation)
+                request.transfer = try Transfer(request: request.request, host: request.host, answer: request.answer)
                 prepared += 1
             } catch {
                 request.fail(CURLE_FAILED_INIT, "\(error)")
@@ -200,7 +204,7 @@ private final class Engine: @unchecked Sendable {
             var queue = waiting.removeValue(forKey: host) ?? []
             while perHost[host, default: 0] < maxPerHost, active.count < maxTransfers, let next = queue.popFirst() {
                 do {
-                    let transfer = try next.transfer ?? Transfer(request: next.request, host: host, continuation: next.continuation)
+                    let transfer = try next.transfer ?? Transfer(request: next.request, host: host, answer: next.answer)
                     active[UInt(bitPattern: transfer.easy)] = transfer
                     perHost[host, default: 0] += 1
                     curl_multi_add_handle(multi, transfer.easy)

@@ -32,7 +32,7 @@ final class Transfer {
     private var headers: UnsafeMutablePointer<curl_slist>?
     private let sink = BodySink()
     private let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
-    private var continuation: CheckedContinuation<TransferResult, Never>?
+    private var answer: TransferAnswer?
     /// The host it counts against (see `Engine.Request.host`).
     let host: String
 
@@ -43,11 +43,11 @@ final class Transfer {
         var description: String
     }
 
-    init(request: HTTPRequest, host: String, continuation: CheckedContinuation<TransferResult, Never>) throws {
+    init(request: HTTPRequest, host: String, answer: @escaping TransferAnswer) throws {
         guard let easy = curl_easy_init() else { throw SetupError(description: "curl_easy_init failed") }
         self.easy = easy
         self.host = host
-        self.continuation = continuation
+        self.answer = answer
         errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
         try configure(request)
     }
@@ -147,8 +147,10 @@ final class Transfer {
         return String(cString: value)
     }
 
+    /// Answers once: a second call (a transfer failed after it was answered) does nothing.
     func finish(_ result: TransferResult) {
-        continuation?.resume(returning: result)
-        continuation = nil
+        let answer = self.answer
+        self.answer = nil
+        answer?(result)
     }
 }

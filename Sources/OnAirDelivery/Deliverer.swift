@@ -90,29 +90,51 @@ public struct Deliverer: Sendable {
     }
 
     /// One attempt: built, signed, sent and classified; its record is returned, not journaled here,
-    /// so the caller can journal many answers in one write and let the attempt's task end at once
-    /// (the scheduler does; `deliver` journals each before going on).
-    ///
-    /// Only the send is asynchronous. Building and signing (`prepare`) and classifying (`conclude`)
-    /// are synchronous functions of their own, never inlined: an async function keeps its locals
-    /// in the task's frame for as long as it is suspended, and with them inlined this frame was
-    /// 7.8 KB; every call on the wire held it (SPEC 4's storm has hundreds on the wire at once).
-    @inline(never)
-    public func attempt(_ context: DeliveryContext, target: Target, number attempt: Int, failures: Int, deadline: Date,
+    /// so the caller can journal many answers in one write (`deliver` journals each before going on).
+    public func attempt(_ context: DeliveryContext, target: Target, number: Int, failures: Int, deadline: Date,
                         cue: Cue?) async -> Attempted {
+        await withCheckedContinuation { continuation in
+            attempt(context, target: target, number: number, failures: failures, deadline: deadline, cue: cue) {
+                continuation.resume(returning: $0)
+            }
+        }
+    }
+
+    /// What is told an attempt's end.
+    public typealias AttemptAnswer = @Sendable (Attempted) async -> Void
+
+    /// The same attempt with nothing suspended while it is on the wire: built and signed here
+    /// (`prepare`), handed to the transport with a closure, classified (`conclude`) in a task of
+    /// its own once the answer comes, which then tells `answer`. The scheduler sends this way: a
+    /// call on the wire holds its request and a closure, not the frames of a suspended task
+    /// (11 KB a call: SPEC 4's storm has hundreds on the wire at once, a burst a thousand).
+    public func attempt(_ context: DeliveryContext, target: Target, number attempt: Int, failures: Int, deadline: Date,
+                        cue: Cue?, answer: @escaping AttemptAnswer) {
         // The cue's state is read once: a withdrawal between two reads must not turn a held call
         // into one sent at once. Waiting: the transport holds it (and sees a later withdrawal);
         // released: a retry after the instant goes at once.
         let cueState = cue?.current
-        if cueState == .withdrawn { return Attempted(end: .notSent(withdrawn: true)) }
+        if cueState == .withdrawn {
+            Task { await answer(Attempted(end: .notSent(withdrawn: true))) }
+            return
+        }
         let cued = cueState == .waiting ? cue : nil
         let prepared = prepare(context, target: target, number: attempt, cued: cued)
+        let zone = context.schedule.timeZone
         guard let request = prepared.request else {
-            return conclude(prepared, result: nil, failures: failures, deadline: deadline, zone: context.schedule.timeZone)
+            let attempted = conclude(prepared, result: nil, failures: failures, deadline: deadline, zone: zone)
+            Task { await answer(attempted) }
+            return
         }
-        let result = await transport.perform(request)
-        if case .notSent = result.kind { return Attempted(end: .notSent(withdrawn: cued?.current == .withdrawn)) }
-        return conclude(prepared, result: result, failures: failures, deadline: deadline, zone: context.schedule.timeZone)
+        transport.perform(request) { result in
+            Task {
+                if case .notSent = result.kind {
+                    await answer(Attempted(end: .notSent(withdrawn: cued?.current == .withdrawn)))
+                } else {
+                    await answer(self.conclude(prepared, result: result, failures: failures, deadline: deadline, zone: zone))
+                }
+            }
+        }
     }
 
     /// An attempt ready to leave: its request (nil when it could not be built), what scrubs

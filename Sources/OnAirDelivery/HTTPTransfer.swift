@@ -98,7 +98,21 @@ public struct TransferResult: Sendable {
     }
 }
 
+/// What a transport calls with a request's answer.
+public typealias TransferAnswer = @Sendable (TransferResult) -> Void
+
 /// Anything that performs HTTP requests: libcurl in production.
 public protocol HTTPTransport: Sendable {
     func perform(_ request: HTTPRequest) async -> TransferResult
+    /// The same, with the answer handed to `answer` (on the transport's own thread; keep it short)
+    /// rather than to a suspended caller: a call on the wire is then a closure of a few hundred
+    /// bytes, not a task holding its frames (SPEC 4's storm has hundreds on the wire at once).
+    func perform(_ request: HTTPRequest, answer: @escaping TransferAnswer)
+}
+
+extension HTTPTransport {
+    /// For transports that only answer suspended callers (test doubles): a task waits for them.
+    public func perform(_ request: HTTPRequest, answer: @escaping TransferAnswer) {
+        Task { answer(await perform(request)) }
+    }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import HeapModule
 import OnAirModel
 import OnAirDelivery
@@ -15,6 +16,33 @@ struct PendingRetry {
     var number: Int
     var failures: Int
     var turn: DeliveryLanes.Turn
+}
+
+/// A delivery's handle, what shutdown and an operator's stop cancel: an attempt not yet handed
+/// to the transport is not sent, and the answer of one on the wire counts as cancelled (it is
+/// neither retried nor taken for the job's outcome). A flag, since nothing waits on the wire to
+/// be cancelled: the call is a closure in the transport.
+final class DeliveryHandle: Sendable {
+    private let state = Mutex<(cancelled: Bool, waiting: Task<Void, Never>?)>((false, nil))
+
+    /// The task that waits for the delivery's turn on its lane, cancelled with the delivery.
+    func waits(in task: Task<Void, Never>) {
+        let cancelled = state.withLock { s -> Bool in
+            s.waiting = task
+            return s.cancelled
+        }
+        if cancelled { task.cancel() }
+    }
+
+    func cancel() {
+        let task = state.withLock { s -> Task<Void, Never>? in
+            s.cancelled = true
+            return s.waiting
+        }
+        task?.cancel()
+    }
+
+    var isCancelled: Bool { state.withLock { $0.cancelled } }
 }
 
 /// What a target's platform last showed: it answers (a delivered call, a warmed connection), or
@@ -47,33 +75,35 @@ extension Scheduler {
         launches += 1
         let launch = launches
         let id = firing.job.id, send = firing.record.send
+        let handle = DeliveryHandle()
         let task = lanes.enqueueHolding(.init(item: id.item, target: id.target)) { turn in
             for latch in after { await latch.wait() }
-            await self.attempt(firing, launch: launch, number: firing.record.attempts + 1, failures: 0, turn: turn,
+            await self.attempt(firing, launch: launch, number: firing.record.attempts + 1, failures: 0, turn: turn, handle: handle,
                                answered: answered, report: report)
         }
-        tasks[id] = (launch, send, task)
+        handle.waits(in: task)
+        tasks[id] = (launch, send, handle)
         if firing.cue == nil { phases[id] = .delivering(send: send, retrying: nil) }
     }
 
-    /// One attempt, off the actor: built, signed and sent by the deliverer; its answer goes to the
-    /// scheduler (`take`), which journals it with the others that came meanwhile and carries the
-    /// delivery on. The task ends with the answer. `answered` and `report` are the first attempt's only.
-    /// Never inlined into the closures that call it: its frame is what every call on the wire holds.
-    @inline(never)
+    /// One attempt, off the actor: built, signed and handed to the transport by the deliverer; its
+    /// answer goes to the scheduler (`take`), which journals it with the others that came meanwhile
+    /// and carries the delivery on. The task ends once the call is handed over: nothing is
+    /// suspended while it is on the wire. `answered` and `report` are the first attempt's only.
     nonisolated func attempt(_ firing: Firing, launch: Int, number: Int, failures: Int, turn: DeliveryLanes.Turn,
-                             answered: Latch?, report: FirstAnswerReport?) async {
-        let attempted: Deliverer.Attempted
-        if Task.isCancelled {
-            attempted = Deliverer.Attempted(end: .notSent(withdrawn: false))
-        } else if firing.cue?.current == .withdrawn {
-            attempted = Deliverer.Attempted(end: .notSent(withdrawn: true))
-        } else {
-            attempted = await deliverer.attempt(firing.context, target: firing.target, number: number, failures: failures,
-                                                deadline: firing.deadline, cue: firing.cue)
+                             handle: DeliveryHandle, answered: Latch?, report: FirstAnswerReport?) async {
+        let answer: Deliverer.AttemptAnswer = { attempted in
+            await self.take(Answer(firing: firing, launch: launch, number: number, failures: failures, attempted: attempted,
+                                   cancelled: handle.isCancelled, turn: turn, answered: answered, report: report))
         }
-        await take(Answer(firing: firing, launch: launch, number: number, failures: failures, attempted: attempted,
-                          cancelled: Task.isCancelled, turn: turn, answered: answered, report: report))
+        if handle.isCancelled || Task.isCancelled {
+            await answer(Deliverer.Attempted(end: .notSent(withdrawn: false)))
+        } else if firing.cue?.current == .withdrawn {
+            await answer(Deliverer.Attempted(end: .notSent(withdrawn: true)))
+        } else {
+            deliverer.attempt(firing.context, target: firing.target, number: number, failures: failures, deadline: firing.deadline,
+                              cue: firing.cue, answer: answer)
+        }
     }
 
     /// After its answer is journaled: a retry is parked as data while the delivery is still this
@@ -165,11 +195,12 @@ extension Scheduler {
             retries[due.id] = nil
             underWay[target, default: 0] += 1
             retriesUnderWay[target, default: 0] += 1
-            let task = Task {
+            let handle = DeliveryHandle()
+            handle.waits(in: Task {
                 await self.attempt(pending.firing, launch: pending.launch, number: pending.number, failures: pending.failures,
-                                   turn: pending.turn, answered: nil, report: nil)
-            }
-            tasks[due.id] = (pending.launch, pending.firing.record.send, task)
+                                   turn: pending.turn, handle: handle, answered: nil, report: nil)
+            })
+            tasks[due.id] = (pending.launch, pending.firing.record.send, handle)
             return true
         }
         return false

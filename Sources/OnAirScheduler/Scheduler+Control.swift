@@ -126,7 +126,7 @@ extension Scheduler {
         await flushWriteBacks()
         dropWaiting()
         dropRetries()
-        for delivery in tasks.values { delivery.task.cancel() }
+        for delivery in tasks.values { delivery.handle.cancel() }
         // The grace is elapsed time, not wall-clock time: a clock step must not cut it short or stretch it.
         let clock = ContinuousClock()
         let end = clock.now.advanced(by: .milliseconds(Int(grace * 1000)))
@@ -162,14 +162,8 @@ extension Scheduler {
 
     /// For tests: waits until no delivery is in flight.
     public func idle() async {
-        // A delivery's task ends with its answer; the delivery ends once the answer and its outcome
-        // are journaled (`journalingAnswers` until then).
-        while true {
-            if let delivery = tasks.first(where: { !isWaitingForItsInstant($0.key) })?.value {
-                await delivery.task.value
-            } else if !journalingAnswers && answers.isEmpty {
-                return
-            }
+        // A delivery ends once its answer and its outcome are journaled (`journalingAnswers` until then).
+        while tasks.contains(where: { !isWaitingForItsInstant($0.key) }) || journalingAnswers || !answers.isEmpty {
             try? await Task.sleep(nanoseconds: 1_000_000)
         }
     }

@@ -89,7 +89,7 @@ extension Scheduler {
         }
         let now = time.now()
         // Captured before the new send replaces their records: which send of each gives way.
-        let superseded = superseding.map { (id: $0, send: records[$0]?.send ?? 0, task: tasks[$0]?.task) }
+        let superseded = superseding.map { (id: $0, send: records[$0]?.send ?? 0, handle: tasks[$0]?.handle) }
         guard await fire(jobs, now: now, manualBy: by, alsoWrite: alsoWrite, superseding: action == .stop, report: report) else {
             requeueAfterRefusal()
             throw Refusal("cannot journal the \(action.rawValue), so it was not sent and nothing changed; see the daemon's log", kind: .journal)
@@ -97,8 +97,8 @@ extension Scheduler {
         // Their calls on the wire finish (the lane keeps the new stop behind them); retries end.
         // A retry of theirs started while the stop was being journaled is cancelled too.
         for old in superseded {
-            old.task?.cancel()
-            if let now = tasks[old.id], now.send == old.send { now.task.cancel() }
+            old.handle?.cancel()
+            if let now = tasks[old.id], now.send == old.send { now.handle.cancel() }
             removeWaiting(old.id, send: old.send)
             dropRetry(old.id, send: old.send)
         }

@@ -42,8 +42,8 @@ public actor Scheduler {
     var phases: [JobID: JobPhase] = [:]
     /// Withdrawn jobs whose "armed" row is to be written back as it was (see `flushWriteBacks`).
     var writeBacks: [JobID: JobRecord] = [:]
-    /// The tasks of jobs handed to delivery, by job and send: what shutdown and an operator's stop cancel.
-    var tasks: [JobID: (launch: Int, send: Int, task: Task<Void, Never>)] = [:]
+    /// The deliveries of jobs handed over, by job and send: what shutdown and an operator's stop cancel.
+    var tasks: [JobID: (launch: Int, send: Int, handle: DeliveryHandle)] = [:]
     /// Counts hand-overs to delivery, so a finished delivery is told from a later one of the same job.
     var launches = 0
     /// Set while the journal refuses writes (a full or failing disk); cleared by the next write
