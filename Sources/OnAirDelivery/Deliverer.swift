@@ -100,13 +100,14 @@ public struct Deliverer: Sendable {
         }
     }
 
-    /// What is told an attempt's end.
-    public typealias AttemptAnswer = @Sendable (Attempted) async -> Void
+    /// What is told an attempt's end: on the transport's thread, or the caller's when nothing was
+    /// sent, so it must be short (the scheduler's puts the answer in its inbox).
+    public typealias AttemptAnswer = @Sendable (Attempted) -> Void
 
     /// The same attempt with nothing suspended while it is on the wire: built and signed here
-    /// (`prepare`), handed to the transport with a closure, classified (`conclude`) in a task of
-    /// its own once the answer comes, which then tells `answer`. The scheduler sends this way: a
-    /// call on the wire holds its request and a closure, not the frames of a suspended task
+    /// (`prepare`), handed to the transport with a closure, classified (`conclude`, a few
+    /// microseconds) where the answer arrives, and told to `answer`. The scheduler sends this way:
+    /// a call on the wire holds its request and a closure, not the frames of a suspended task
     /// (11 KB a call: SPEC 4's storm has hundreds on the wire at once, a burst a thousand).
     public func attempt(_ context: DeliveryContext, target: Target, number attempt: Int, failures: Int, deadline: Date,
                         cue: Cue?, answer: @escaping AttemptAnswer) {
@@ -114,25 +115,18 @@ public struct Deliverer: Sendable {
         // into one sent at once. Waiting: the transport holds it (and sees a later withdrawal);
         // released: a retry after the instant goes at once.
         let cueState = cue?.current
-        if cueState == .withdrawn {
-            Task { await answer(Attempted(end: .notSent(withdrawn: true))) }
-            return
-        }
+        if cueState == .withdrawn { return answer(Attempted(end: .notSent(withdrawn: true))) }
         let cued = cueState == .waiting ? cue : nil
         let prepared = prepare(context, target: target, number: attempt, cued: cued)
         let zone = context.schedule.timeZone
         guard let request = prepared.request else {
-            let attempted = conclude(prepared, result: nil, failures: failures, deadline: deadline, zone: zone)
-            Task { await answer(attempted) }
-            return
+            return answer(conclude(prepared, result: nil, failures: failures, deadline: deadline, zone: zone))
         }
         transport.perform(request) { result in
-            Task {
-                if case .notSent = result.kind {
-                    await answer(Attempted(end: .notSent(withdrawn: cued?.current == .withdrawn)))
-                } else {
-                    await answer(self.conclude(prepared, result: result, failures: failures, deadline: deadline, zone: zone))
-                }
+            if case .notSent = result.kind {
+                answer(Attempted(end: .notSent(withdrawn: cued?.current == .withdrawn)))
+            } else {
+                answer(self.conclude(prepared, result: result, failures: failures, deadline: deadline, zone: zone))
             }
         }
     }

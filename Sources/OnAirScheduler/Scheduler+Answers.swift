@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import OnAirModel
 import OnAirDelivery
 import OnAirJournal
@@ -9,7 +10,7 @@ import OnAirJournal
 /// Data, not a suspended task: the attempt's task ends when the answer comes. A past week's
 /// stops failing at once against a dead platform are thousands of these (a few hundred bytes
 /// each) between two journal writes, not thousands of tasks holding ~9 KB of frames each.
-struct Answer {
+struct Answer: Sendable {
     var firing: Firing
     var launch: Int
     var number: Int
@@ -23,6 +24,38 @@ struct Answer {
     var report: Scheduler.FirstAnswerReport?
 }
 
+/// Answers handed over where they arrive (libcurl's thread), waiting for the scheduler: a lock
+/// and an array, not a task per answer waiting to enter the actor (a storm's answers come by the
+/// hundred while a journal write is on its way).
+final class AnswerInbox: Sendable {
+    private let state = Mutex<(answers: [Answer], draining: Bool)>(([], false))
+
+    /// Adds an answer. True when nobody is draining the inbox: the caller starts that.
+    func put(_ answer: Answer) -> Bool {
+        state.withLock { s in
+            s.answers.append(answer)
+            if s.draining { return false }
+            s.draining = true
+            return true
+        }
+    }
+
+    /// Every answer waiting, or nil (and draining ends) when none is.
+    func takeAll() -> [Answer]? {
+        state.withLock { s in
+            guard !s.answers.isEmpty else {
+                s.draining = false
+                return nil
+            }
+            defer { s.answers = [] }
+            return s.answers
+        }
+    }
+
+    /// Nothing waiting and nothing being journaled.
+    var isIdle: Bool { state.withLock { !$0.draining && $0.answers.isEmpty } }
+}
+
 /// A delivery's end whose job record is being written: its lane waits for the write.
 struct OutcomeWrite {
     var record: JobRecord
@@ -32,19 +65,14 @@ struct OutcomeWrite {
 /// Answers are journaled in batches: every answer that came while the last write was on its way
 /// goes in the next one, one transaction (and one sync) for all of them.
 extension Scheduler {
-    /// Takes an attempt's answer from its task, which ends here.
-    func take(_ answer: Answer) {
-        answers.append(answer)
-        guard !journalingAnswers else { return }
-        journalingAnswers = true
-        Task { await self.journalAnswers() }
+    /// Takes an attempt's answer where it arrives; the scheduler journals it with the others.
+    nonisolated func take(_ answer: Answer) {
+        if inbox.put(answer) { Task { await self.journalAnswers() } }
     }
 
     /// Writes the answers that are waiting, then carries each delivery on, until none is waiting.
     private func journalAnswers() async {
-        while !answers.isEmpty {
-            let batch = answers
-            answers = []
+        while let batch = inbox.takeAll() {
             var writes: [AttemptWrite] = []
             var jobs: [JobRecord?] = []
             writes.reserveCapacity(batch.count)
@@ -64,7 +92,6 @@ extension Scheduler {
             }
             await writeOutcomes(outcomes)
         }
-        journalingAnswers = false
     }
 
     private func journalAttempts(_ writes: [AttemptWrite]) async -> Bool {

@@ -93,13 +93,13 @@ extension Scheduler {
     nonisolated func attempt(_ firing: Firing, launch: Int, number: Int, failures: Int, turn: DeliveryLanes.Turn,
                              handle: DeliveryHandle, answered: Latch?, report: FirstAnswerReport?) async {
         let answer: Deliverer.AttemptAnswer = { attempted in
-            await self.take(Answer(firing: firing, launch: launch, number: number, failures: failures, attempted: attempted,
-                                   cancelled: handle.isCancelled, turn: turn, answered: answered, report: report))
+            self.take(Answer(firing: firing, launch: launch, number: number, failures: failures, attempted: attempted,
+                             cancelled: handle.isCancelled, turn: turn, answered: answered, report: report))
         }
         if handle.isCancelled || Task.isCancelled {
-            await answer(Deliverer.Attempted(end: .notSent(withdrawn: false)))
+            answer(Deliverer.Attempted(end: .notSent(withdrawn: false)))
         } else if firing.cue?.current == .withdrawn {
-            await answer(Deliverer.Attempted(end: .notSent(withdrawn: true)))
+            answer(Deliverer.Attempted(end: .notSent(withdrawn: true)))
         } else {
             deliverer.attempt(firing.context, target: firing.target, number: number, failures: failures, deadline: firing.deadline,
                               cue: firing.cue, answer: answer)

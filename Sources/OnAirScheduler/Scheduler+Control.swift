@@ -163,7 +163,7 @@ extension Scheduler {
     /// For tests: waits until no delivery is in flight.
     public func idle() async {
         // A delivery ends once its answer and its outcome are journaled (`journalingAnswers` until then).
-        while tasks.contains(where: { !isWaitingForItsInstant($0.key) }) || journalingAnswers || !answers.isEmpty {
+        while tasks.contains(where: { !isWaitingForItsInstant($0.key) }) || !inbox.isIdle {
             try? await Task.sleep(nanoseconds: 1_000_000)
         }
     }
