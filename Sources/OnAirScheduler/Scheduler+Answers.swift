@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import OnAirModel
 import OnAirDelivery
 import OnAirJournal
@@ -7,9 +6,10 @@ import OnAirJournal
 /// An attempt that has its answer (or was not sent) and waits for its journal write; after the
 /// write the delivery goes on: a retry is parked, an outcome written, the lane let go.
 ///
-/// Data, not a suspended task: the attempt's task ends when the answer comes. A past week's
-/// stops failing at once against a dead platform are thousands of these (a few hundred bytes
-/// each) between two journal writes, not thousands of tasks holding ~9 KB of frames each.
+/// Data, not a suspended task: nothing waits while a call is on the wire, and the answer is put
+/// into the scheduler's inbox where it arrives. A past week's stops failing at once against a
+/// dead platform are thousands of these (a few hundred bytes each) between two journal writes,
+/// not thousands of tasks holding kilobytes of frames each.
 struct Answer: Sendable {
     var firing: Firing
     var launch: Int
@@ -22,38 +22,6 @@ struct Answer: Sendable {
     /// The first attempt's only: opened, and told, once the answer is on disk.
     var answered: Latch?
     var report: Scheduler.FirstAnswerReport?
-}
-
-/// Answers handed over where they arrive (libcurl's thread), waiting for the scheduler: a lock
-/// and an array, not a task per answer waiting to enter the actor (a storm's answers come by the
-/// hundred while a journal write is on its way).
-final class AnswerInbox: Sendable {
-    private let state = Mutex<(answers: [Answer], draining: Bool)>(([], false))
-
-    /// Adds an answer. True when nobody is draining the inbox: the caller starts that.
-    func put(_ answer: Answer) -> Bool {
-        state.withLock { s in
-            s.answers.append(answer)
-            if s.draining { return false }
-            s.draining = true
-            return true
-        }
-    }
-
-    /// Every answer waiting, or nil (and draining ends) when none is.
-    func takeAll() -> [Answer]? {
-        state.withLock { s in
-            guard !s.answers.isEmpty else {
-                s.draining = false
-                return nil
-            }
-            defer { s.answers = [] }
-            return s.answers
-        }
-    }
-
-    /// Nothing waiting and nothing being journaled.
-    var isIdle: Bool { state.withLock { !$0.draining && $0.answers.isEmpty } }
 }
 
 /// A delivery's end whose job record is being written: its lane waits for the write.

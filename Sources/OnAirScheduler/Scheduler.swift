@@ -59,8 +59,8 @@ public actor Scheduler {
     /// many deliveries it gets at once (`room(on:)`).
     var targetHealth: [String: TargetHealth] = [:]
     var waitingToLaunch: [String: Deque<PendingLaunch>] = [:]
-    /// Answers waiting for their journal write, put there where they arrive (see `AnswerInbox`).
-    let inbox = AnswerInbox()
+    /// Answers waiting for their journal write, put there where they arrive (see `Inbox`).
+    let inbox = Inbox<Answer>()
     /// Deliveries between two attempts, as data (see `PendingRetry`), and their due times in order.
     var retries: [JobID: PendingRetry] = [:]
     var retryQueue = Heap<RetryDue>()
