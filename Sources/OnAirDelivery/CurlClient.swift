@@ -64,6 +64,8 @@ private final class Engine: @unchecked Sendable {
     /// Guarded by `lock`: requests handed over by callers, not yet seen by the worker.
     private var incoming: [Request] = []
     private var stopping = false
+    /// Guarded by `lock`: the worker thread, once it runs.
+    private var worker: pthread_t?
     /// Owned by the worker thread: requests waiting for room, by host, the hosts with waiting
     /// requests in turn, the transfers libcurl has, and how many of those each host has.
     private var waiting: [String: Deque<Request>] = [:]
@@ -221,17 +223,21 @@ private final class Engine: @unchecked Sendable {
         return started
     }
 
+    /// Fails what is not finished and ends the worker; waits for it, unless called on the worker
+    /// itself (an answer's closure that let go of the last reference to the client): waiting there
+    /// for the thread to end would never return, so it ends once the closure has.
     func shutdown() {
-        let wasStopping = lock.withLock { () -> Bool in
+        let (wasStopping, onWorker) = lock.withLock { () -> (Bool, Bool) in
             defer { stopping = true }
-            return stopping
+            return (stopping, worker.map { pthread_equal($0, pthread_self()) != 0 } ?? false)
         }
         guard !wasStopping else { return }
         curl_multi_wakeup(multi)
-        finished.wait()
+        if !onWorker { finished.wait() }
     }
 
     func run() {
+        lock.withLock { worker = pthread_self() }
         var running: Int32 = 0
         while true {
             let (batch, stop) = lock.withLock { () -> ([Request], Bool) in

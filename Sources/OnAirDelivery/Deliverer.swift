@@ -93,42 +93,100 @@ public struct Deliverer: Sendable {
     /// so the caller can journal many answers in one write (`deliver` journals each before going on).
     public func attempt(_ context: DeliveryContext, target: Target, number: Int, failures: Int, deadline: Date,
                         cue: Cue?) async -> Attempted {
-        await withCheckedContinuation { continuation in
+        let reply = await withCheckedContinuation { continuation in
             attempt(context, target: target, number: number, failures: failures, deadline: deadline, cue: cue) {
                 continuation.resume(returning: $0)
             }
         }
+        return conclude(reply)
     }
 
-    /// What is told an attempt's end: on the transport's thread, or the caller's when nothing was
-    /// sent, so it must be short (the scheduler's puts the answer in its inbox).
-    public typealias AttemptAnswer = @Sendable (Attempted) -> Void
+    /// An attempt's answer as it arrived: concluded already where that is arithmetic, otherwise left
+    /// for `conclude(_:)` wherever the caller likes. Classifying may match a recipe's body pattern
+    /// against 64 KiB or parse a date, which must not happen on the transport's one thread: it
+    /// would hold up every other call, cued ones at their instants among them.
+    ///
+    /// Thousands wait for the journal at once in a storm: the rare unclassified payload is boxed, so
+    /// a reply is the size of its conclusion.
+    public struct Reply: Sendable {
+        enum Kind: Sendable {
+            case ended(Attempted)
+            indirect case answered(Prepared, TransferResult?, failures: Int, deadline: Date, zone: TimeZone)
+        }
+        var kind: Kind
+
+        /// An attempt concluded already (or not sent).
+        public static func ended(_ attempted: Attempted) -> Reply { Reply(kind: .ended(attempted)) }
+
+        static func answered(_ prepared: Prepared, _ result: TransferResult?, failures: Int, deadline: Date, zone: TimeZone) -> Reply {
+            Reply(kind: .answered(prepared, result, failures: failures, deadline: deadline, zone: zone))
+        }
+
+        /// The conclusion, once there is one.
+        public var concluded: Attempted? {
+            if case .ended(let attempted) = kind { return attempted }
+            return nil
+        }
+    }
+
+    /// What is told an attempt's answer: on the transport's thread, or the caller's when nothing
+    /// was sent, so it must be short (the scheduler's puts it in its inbox).
+    public typealias AttemptAnswer = @Sendable (Reply) -> Void
+
+    /// What an attempt's answer makes of it: delivered, failed for good, retried at a time, or not sent.
+    public func conclude(_ reply: Reply) -> Attempted {
+        switch reply.kind {
+        case .ended(let attempted): attempted
+        case .answered(let prepared, let result, let failures, let deadline, let zone):
+            conclude(prepared, result: result, failures: failures, deadline: deadline, zone: zone)
+        }
+    }
 
     /// The same attempt with nothing suspended while it is on the wire: built and signed here
-    /// (`prepare`), handed to the transport with a closure, classified (`conclude`, a few
-    /// microseconds) where the answer arrives, and told to `answer`. The scheduler sends this way:
-    /// a call on the wire holds its request and a closure, not the frames of a suspended task
-    /// (11 KB a call: SPEC 4's storm has hundreds on the wire at once, a burst a thousand).
+    /// (`prepare`), handed to the transport with a closure, and its answer told to `answer` as it
+    /// arrives, for the caller to `conclude`. The scheduler sends this way: a call on the wire holds
+    /// its request and a closure, not the frames of a suspended task (11 KB a call: SPEC 4's storm
+    /// has hundreds on the wire at once, a burst a thousand). The closure given to the transport
+    /// holds values only, not the deliverer: the transport's thread never keeps its own client alive.
     public func attempt(_ context: DeliveryContext, target: Target, number attempt: Int, failures: Int, deadline: Date,
                         cue: Cue?, answer: @escaping AttemptAnswer) {
         // The cue's state is read once: a withdrawal between two reads must not turn a held call
         // into one sent at once. Waiting: the transport holds it (and sees a later withdrawal);
         // released: a retry after the instant goes at once.
         let cueState = cue?.current
-        if cueState == .withdrawn { return answer(Attempted(end: .notSent(withdrawn: true))) }
+        if cueState == .withdrawn { return answer(.ended(Attempted(end: .notSent(withdrawn: true)))) }
         let cued = cueState == .waiting ? cue : nil
         let prepared = prepare(context, target: target, number: attempt, cued: cued)
         let zone = context.schedule.timeZone
         guard let request = prepared.request else {
-            return answer(conclude(prepared, result: nil, failures: failures, deadline: deadline, zone: zone))
+            return answer(.answered(prepared, nil, failures: failures, deadline: deadline, zone: zone))
         }
-        transport.perform(request) { result in
+        // What the answer is concluded with, without the request: thousands of answers may wait
+        // for the journal at once, and the rendered request is the transport's once handed over.
+        var kept = prepared
+        kept.request = nil
+        transport.perform(request) { [kept] result in
             if case .notSent = result.kind {
-                answer(Attempted(end: .notSent(withdrawn: cued?.current == .withdrawn)))
+                answer(.ended(Attempted(end: .notSent(withdrawn: cued?.current == .withdrawn))))
+            } else if Self.isCheapToConclude(kept, result) {
+                // Status, scrubbing and the retry's time: microseconds, done at once so the answer
+                // waits as its small conclusion, not as the request's rendering and the body.
+                answer(.ended(self.conclude(kept, result: result, failures: failures, deadline: deadline, zone: zone)))
             } else {
-                answer(self.conclude(prepared, result: result, failures: failures, deadline: deadline, zone: zone))
+                answer(.answered(kept, result, failures: failures, deadline: deadline, zone: zone))
             }
         }
+    }
+
+    /// Whether classifying `result` is only arithmetic: no recipe's body pattern to match (a regular
+    /// expression over up to 64 KiB) and no HTTP-date in Retry-After to parse. Those are left to
+    /// the receiver of the reply, off the transport's thread.
+    static func isCheapToConclude(_ prepared: Prepared, _ result: TransferResult) -> Bool {
+        guard prepared.expect?.bodyPattern == nil else { return false }
+        if case .response(let response) = result.kind, let wait = response.retryAfter {
+            return Int(wait.trimmingCharacters(in: .whitespaces)) != nil
+        }
+        return true
     }
 
     /// An attempt ready to leave: its request (nil when it could not be built), what scrubs

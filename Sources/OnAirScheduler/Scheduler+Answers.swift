@@ -15,8 +15,11 @@ struct Answer: Sendable {
     var launch: Int
     var number: Int
     var failures: Int
-    var attempted: Deliverer.Attempted
-    /// The attempt's task was cancelled (shutdown, an operator's stop superseding it).
+    /// The answer as it arrived; the drainer concludes it (off libcurl's thread) where that was not done already.
+    var reply: Deliverer.Reply
+    /// The conclusion (the drainer's, before anything reads it).
+    var attempted: Deliverer.Attempted { reply.concluded ?? Deliverer.Attempted(end: .notSent(withdrawn: false)) }
+    /// The delivery was cancelled (shutdown, an operator's stop superseding it) when its answer came.
     var cancelled: Bool
     var turn: DeliveryLanes.Turn
     /// The first attempt's only: opened, and told, once the answer is on disk.
@@ -40,7 +43,8 @@ extension Scheduler {
 
     /// Writes the answers that are waiting, then carries each delivery on, until none is waiting.
     private func journalAnswers() async {
-        while let batch = inbox.takeAll() {
+        while var batch = inbox.takeAll() {
+            for i in batch.indices where batch[i].reply.concluded == nil { batch[i].reply = .ended(deliverer.conclude(batch[i].reply)) }
             var writes: [AttemptWrite] = []
             var jobs: [JobRecord?] = []
             writes.reserveCapacity(batch.count)

@@ -92,14 +92,14 @@ extension Scheduler {
     /// suspended while it is on the wire. `answered` and `report` are the first attempt's only.
     nonisolated func attempt(_ firing: Firing, launch: Int, number: Int, failures: Int, turn: DeliveryLanes.Turn,
                              handle: DeliveryHandle, answered: Latch?, report: FirstAnswerReport?) async {
-        let answer: Deliverer.AttemptAnswer = { attempted in
-            self.take(Answer(firing: firing, launch: launch, number: number, failures: failures, attempted: attempted,
+        let answer: Deliverer.AttemptAnswer = { reply in
+            self.take(Answer(firing: firing, launch: launch, number: number, failures: failures, reply: reply,
                              cancelled: handle.isCancelled, turn: turn, answered: answered, report: report))
         }
         if handle.isCancelled || Task.isCancelled {
-            answer(Deliverer.Attempted(end: .notSent(withdrawn: false)))
+            answer(.ended(Deliverer.Attempted(end: .notSent(withdrawn: false))))
         } else if firing.cue?.current == .withdrawn {
-            answer(Deliverer.Attempted(end: .notSent(withdrawn: true)))
+            answer(.ended(Deliverer.Attempted(end: .notSent(withdrawn: true))))
         } else {
             deliverer.attempt(firing.context, target: firing.target, number: number, failures: failures, deadline: firing.deadline,
                               cue: firing.cue, answer: answer)

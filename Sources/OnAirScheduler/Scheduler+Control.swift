@@ -162,7 +162,7 @@ extension Scheduler {
 
     /// For tests: waits until no delivery is in flight.
     public func idle() async {
-        // A delivery ends once its answer and its outcome are journaled (`journalingAnswers` until then).
+        // A delivery ends once its answer and its outcome are journaled (the inbox is busy until then).
         while tasks.contains(where: { !isWaitingForItsInstant($0.key) }) || !inbox.isIdle {
             try? await Task.sleep(nanoseconds: 1_000_000)
         }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Synchronization
 import OnAirTestSupport
 @testable import OnAirModel
 @testable import OnAirScheduleFile
@@ -326,6 +327,61 @@ struct DeliveryTests {
         let client = CurlClient()
         let result = await client.perform(HTTPRequest(method: "GET", url: "http://127.0.0.1:9/", timeout: 1))
         guard case .failure = result.kind else { Issue.record("port 9 answered"); return }
+    }
+
+    /// Review finding: an answer's closure may hold the last reference to the client (the
+    /// scheduler holds its deliverer, which holds the client). Its deinit then shuts the engine
+    /// down on the engine's own thread, which waited for itself to end and hung for good.
+    @Test func aClientReleasedInsideItsOwnAnswerDoesNotHangItsThread() async {
+        final class Holder: @unchecked Sendable { var client: CurlClient? }
+        let holder = Holder()
+        holder.client = CurlClient()
+        let callerReturned = DispatchSemaphore(value: 0)
+        let released = Mutex(false)
+        holder.client!.perform(HTTPRequest(method: "GET", url: "http://127.0.0.1:9/", timeout: 1)) { _ in
+            callerReturned.wait()    // the caller's own reference is gone: this is the last one
+            holder.client = nil
+            released.withLock { $0 = true }
+        }
+        callerReturned.signal()
+        var ended = false
+        for _ in 0..<1000 where !ended {
+            try? await Task.sleep(for: .milliseconds(10))
+            ended = released.withLock { $0 }
+        }
+        #expect(ended, "the client's deinit on its own thread never returned")
+    }
+
+    /// Review finding: classifying an answer (a recipe's body pattern over 64 KiB, a Retry-After
+    /// date) ran on libcurl's one thread and held up every other call. Such an answer now reaches
+    /// the caller unclassified; one whose classifying is arithmetic is concluded at once.
+    @Test func onlyAnswersThatAreCheapToClassifyAreConcludedOnTheTransportsThread() async throws {
+        let entry = AttemptRecord(job: "t/show/start/site", target: "site", webhookID: "msg_x", send: 0, attempt: 1, startedAt: Date(),
+                                  status: nil, error: nil, totalTime: 0, outcome: "", detail: nil)
+        let plain = Deliverer.Prepared(request: nil, redactor: Redactor(), expect: nil, entry: entry)
+        let patterned = Deliverer.Prepared(request: nil, redactor: Redactor(), expect: ResponseExpectation(bodyPattern: "\\bok\\b"), entry: entry)
+        let ok = TransferResult(kind: .response(HTTPResponse(status: 200, body: Array("ok".utf8))), totalTime: 0.001)
+        let busySeconds = TransferResult(kind: .response(HTTPResponse(status: 503, retryAfter: "5")), totalTime: 0.001)
+        let busyUntil = TransferResult(kind: .response(HTTPResponse(status: 503, retryAfter: "Wed, 21 Oct 2015 07:28:00 GMT")), totalTime: 0.001)
+        #expect(Deliverer.isCheapToConclude(plain, ok) && Deliverer.isCheapToConclude(plain, busySeconds))
+        #expect(!Deliverer.isCheapToConclude(patterned, ok), "a body pattern is matched by the receiver of the reply")
+        #expect(!Deliverer.isCheapToConclude(plain, busyUntil), "an HTTP-date is parsed by the receiver of the reply")
+
+        // And through the real transport: whatever the reply's form, concluding it gives the answer.
+        let receiver = try Receiver()
+        let target = Target(name: "site", kind: .standard(url: receiver.base + "/ok/site", secret: .environment("SITE_SECRET")))
+        let schedule = testSchedule(targets: [target])
+        let item = schedule.items[0]
+        let job = Planner.jobs(for: item, in: schedule).first { $0.action == .start }!
+        let deliverer = Deliverer(transport: client, builder: RequestBuilder(secrets: SecretResolver(environment: ["SITE_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"])),
+                                  policy: fastPolicy, time: SystemTime())
+        let reply = await withCheckedContinuation { continuation in
+            deliverer.attempt(DeliveryContext(schedule: schedule, item: item, job: job), target: target, number: 1, failures: 0,
+                              deadline: Date().addingTimeInterval(10), cue: nil) { continuation.resume(returning: $0) }
+        }
+        let attempted = deliverer.conclude(reply)
+        #expect(attempted.end == Deliverer.AttemptEnd.delivered)
+        #expect(attempted.record?.status == 200)
     }
 
     @Test func originsForWarmUpNeverCarryCredentialsOrTemplates() {

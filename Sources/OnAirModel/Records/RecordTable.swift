@@ -30,6 +30,8 @@ public struct RecordTable: Sendable, Equatable {
             return list.first { $0.id == id }
         }
         set {
+            // A record is found by its own id: one stored under another could be neither read nor removed.
+            assert(newValue.map { $0.id == id } ?? true, "a record stored under another job's id")
             let position = byItem[id.item]?.firstIndex { $0.id == id }
             switch (newValue, position) {
             case (let record?, let i?):
