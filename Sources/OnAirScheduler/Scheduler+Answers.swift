@@ -92,15 +92,10 @@ extension Scheduler {
             for outcome in outcomes {
                 // Written one after another, so a later one may wait minutes on a full disk: an
                 // operator's new send of the job since then is not overwritten with this old end.
-                if self.isStillOpen(outcome.record) { await self.persistOutcome(outcome.record) }
+                if self.isOpen(outcome.record.id, send: outcome.record.send) { await self.persistOutcome(outcome.record) }
                 self.outcomeWritten(outcome)
             }
         }
-    }
-
-    /// Whether `record`'s send is still the job's and not yet settled in memory.
-    private func isStillOpen(_ record: JobRecord) -> Bool {
-        records[record.id]?.send == record.send && records[record.id]?.state.isFinal == false
     }
 
     private func outcomeWritten(_ outcome: OutcomeWrite) {

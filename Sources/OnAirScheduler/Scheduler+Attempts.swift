@@ -163,13 +163,15 @@ extension Scheduler {
         for target in targets.sorted() { launchWaiting(for: target) }
     }
 
-    /// Whether the send a delivery makes is still the job's and still pending: an operator's stop
-    /// that superseded it, or cancelled the item's start, wrote the record (in memory first, before
-    /// its journal write) and the old send is not attempted again.
-    func isStillWanted(_ firing: Firing) -> Bool {
-        guard let record = records[firing.job.id] else { return false }
-        return record.send == firing.record.send && !record.state.isFinal
+    /// Whether `send` is still the job's and not yet settled in memory: an operator's stop that
+    /// superseded it, or cancelled the item's start, wrote the record (in memory first, before its
+    /// journal write), and the old send is neither attempted again nor given an outcome on disk.
+    func isOpen(_ id: JobID, send: Int) -> Bool {
+        guard let record = records[id] else { return false }
+        return record.send == send && !record.state.isFinal
     }
+
+    func isStillWanted(_ firing: Firing) -> Bool { isOpen(firing.job.id, send: firing.record.send) }
 
     /// Starts the next due retry of `target`, if one is still wanted (a dropped or superseded one
     /// is let go). A retry holds its lane already and needs no room among first attempts, only

@@ -104,7 +104,7 @@ extension Scheduler {
     func persistOutcome(_ record: JobRecord) async {
         while !(await persist(record)) && !stopping {
             try? await time.sleep(for: 1)
-            guard records[record.id]?.send == record.send, !(records[record.id]?.state.isFinal ?? false) else { return }
+            guard isOpen(record.id, send: record.send) else { return }
         }
     }
 
