@@ -73,9 +73,9 @@ extension Scheduler {
             }
         }
         await note(JournalEvent(at: time.now(), kind: "reload",
-                                detail: "schedule \(newSchedule.id): \(plannedCount) jobs (was \(before)), \(queue.count) pending"))
+                                detail: "schedule \(newSchedule.id): \(plannedCount) jobs (was \(before)), \(machine.queue.count) pending"))
         try? await journaled { try await journal.save(settings: Self.settings(of: newSchedule)) }
-        logger.info("schedule reloaded", metadata: ["jobs": "\(plannedCount)", "pending": "\(queue.count)"])
+        logger.info("schedule reloaded", metadata: ["jobs": "\(plannedCount)", "pending": "\(machine.queue.count)"])
         wake.signal()
     }
 
@@ -94,9 +94,7 @@ extension Scheduler {
         await beginCommand()
         defer { endCommand() }
         try await journalOrRefuse("hold") { try await journal.append(JournalEvent(at: time.now(), kind: "hold", detail: "by \(by)")) }
-        state = state.after(.hold)
-        withdrawArmed { _ in true }
-        await flushWriteBacks()
+        for action in machine.handle(.control(.hold)) { await carryOut(action) }
         logger.notice("hold: no job fires until resume", metadata: ["by": "\(by)"])
         wake.signal()
     }
@@ -106,7 +104,7 @@ extension Scheduler {
         await beginCommand()
         defer { endCommand() }
         try await journalOrRefuse("resume") { try await journal.append(JournalEvent(at: time.now(), kind: "resume", detail: "by \(by)")) }
-        state = state.after(.resume)
+        for action in machine.handle(.control(.resume)) { await carryOut(action) }
         logger.notice("resume", metadata: ["by": "\(by)"])
         wake.signal()
     }
@@ -117,16 +115,12 @@ extension Scheduler {
     /// `grace` seconds to finish and be journaled. What is left stays in flight in the journal (cut
     /// off) and is sent again, with the same webhook-id, after restart.
     public func shutdown(grace: TimeInterval) async {
-        state = state.after(.shutdown)
+        let actions = machine.handle(.control(.shutdown))
         wake.signal()
         // Armed calls that have not left never will: armed on disk, they are pending after restart
         // (or cut off, once their instant has passed). Deliveries still waiting for room are left in
         // flight in the journal: cut off, sent after restart.
-        withdrawArmed { _ in true }
-        await flushWriteBacks()
-        dropWaiting()
-        dropRetries()
-        for delivery in tasks.values { delivery.handle.cancel() }
+        for action in actions { await carryOut(action) }
         // The grace is elapsed time, not wall-clock time: a clock step must not cut it short or stretch it.
         let clock = ContinuousClock()
         let end = clock.now.advanced(by: .milliseconds(Int(grace * 1000)))
@@ -145,7 +139,7 @@ extension Scheduler {
             item(id).map { SchedulerSnapshot.OnAir(item: $0.id, title: $0.title, since: since, until: $0.end) }
         }
         let now = time.now()
-        let overdue = queue.unordered.count { $0.job.instant <= now }
+        let overdue = machine.queue.unordered.count { $0.job.instant <= now }
         var inFlight = 0
         var retrying: [JobID: String] = [:]
         for (id, phase) in phases {

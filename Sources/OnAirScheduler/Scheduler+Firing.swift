@@ -41,6 +41,29 @@ final class Firing: Sendable {
     }
 }
 
+/// The scheduler's memory as the firing machine reads it (see `Scheduler.memory`).
+struct SchedulerMemory: FiringMemory {
+    let records: RecordTable
+    let phases: [JobID: JobPhase]
+    let schedule: Schedule
+    let itemIndex: [String: Int]
+    let targetIndex: [String: Int]
+    let targetsByName: [String: Target]
+
+    func record(_ id: JobID) -> JobRecord? { records[id] }
+    func isOnItsWay(_ id: JobID) -> Bool { phases[id] != nil }
+
+    func place(of job: PlannedJob) -> (item: Int, target: Int)? {
+        guard let item = itemIndex[job.itemID], let target = targetIndex[job.target] else { return nil }
+        return (item, target)
+    }
+
+    func isPlanned(_ job: PlannedJob) -> Bool {
+        guard let item = itemIndex[job.itemID] else { return false }
+        return Planner.jobs(for: schedule.items[item], in: schedule) { targetsByName[$0] }.contains(job)
+    }
+}
+
 /// A fired job waiting for room on its target.
 struct PendingLaunch {
     var firing: Firing
@@ -58,106 +81,85 @@ extension Scheduler {
     /// Handed to delivery, armed, or about to be.
     func isDelivering(_ id: JobID) -> Bool { phases[id] != nil }
 
-    /// Fires jobs due together (in firing order): decides each one's fate, writes all their
-    /// records in one transaction (one fsync for a whole burst, before any call leaves), then
-    /// hands the calls to delivery. `alsoWrite` joins that transaction (an operator's send
-    /// cancels or restores other jobs of the item: all of it is on disk, or none).
-    /// `superseding`: an operator's stop replaces a send of the same job still under way.
+    /// The scheduler's memory as the firing machine reads it. Made for one decision and let go
+    /// before anything changes: it shares the tables, and a change while it lives would copy them.
+    var memory: SchedulerMemory {
+        SchedulerMemory(records: records, phases: phases, schedule: schedule, itemIndex: itemIndex, targetIndex: targetIndex,
+                        targetsByName: targetsByName)
+    }
+
+    /// Fires jobs due together (in firing order): the machine decides each one's fate, all their
+    /// records go in one transaction (one fsync for a whole burst, before any call leaves), then
+    /// the calls go to delivery. `alsoWrite` joins that transaction (an operator's send cancels or
+    /// restores other jobs of the item: all of it is on disk, or none). `superseding`: an
+    /// operator's stop replaces a send of the same job still under way.
     /// Returns false when the records could not be written (nothing was sent, nothing changed).
     @discardableResult
     func fire(_ jobs: [PlannedJob], now: Date, manualBy: String? = nil, alsoWrite: [JobRecord] = [],
               superseding: Bool = false, report: FirstAnswerReport? = nil) async -> Bool {
-        var firings: [Firing] = []
-        // One array for the transaction, sized once: a restart that finds a past week due writes
-        // 30,000 records here, and every copy or regrowth of them is memory at the storm's peak.
-        var batch = alsoWrite
-        batch.reserveCapacity(alsoWrite.count + jobs.count)
-        var missed: [PlannedJob] = []
-        for job in jobs where superseding || !isDelivering(job.id) {
-            // A scheduled job an operator settled while it waited in the queue (skip, stop by hand,
-            // written in memory before its commit) is not sent: a start that got past a skip would
-            // go on air with its stops cancelled.
-            if manualBy == nil, records[job.id]?.state.isFinal == true { continue }
-            guard let item = itemIndex[job.itemID], let target = targetIndex[job.target] else { continue }
-            switch rule.decide(job, record: records[job.id], now: now, manualBy: manualBy) {
-            case .missed(let record):
-                missed.append(job)
-                batch.append(record)
-            case .fire(let record, let job, let deadline):
-                firings.append(Firing(job: job, record: record, item: item, target: target, deadline: deadline, schedule: schedule))
-            }
+        var batch = machine.decideFiring(jobs, now: now, memory: memory, manualBy: manualBy, superseding: superseding, alsoWrite: alsoWrite)
+        let firings = batch.decided.map {
+            Firing(job: $0.job, record: $0.record, item: $0.item, target: $0.target, deadline: $0.deadline, schedule: schedule)
         }
         // From here until each is handed to its lane, the batch is being delivered for everyone
-        // else: the awaits below let reloads, overrides and operators in.
+        // else: the write lets reloads, overrides and operators in.
         let before = firings.map { ($0.job.id, phases[$0.job.id]) }
-        for firing in firings {
-            phases[firing.job.id] = .journaling
-            batch.append(firing.record)
-        }
-        guard await persist(batch) else {
-            // Not on disk, so it does not count. A scheduled job is tried again shortly rather
-            // than sent unrecorded; an operator's send is refused and can be repeated.
+        for firing in firings { phases[firing.job.id] = .journaling }
+        let written = await persist(batch.write)
+        let settled = machine.settleFiring(batch, written: written, manual: manualBy != nil)
+        batch.write = []    // a past week's records are let go before their calls are launched
+        batch.decided = []
+        guard written else {
             for (id, phase) in before where phases[id].map(Self.isJournaling) == true { phases[id] = phase }
-            if manualBy == nil { for firing in firings { requeueLater(firing.job) } }
-            for job in missed where manualBy == nil { requeueLater(job) }
+            settled.requeueLater.forEach(requeueLater)
             return false
         }
-        batch = []    // a past week's 30,000 records are let go before their calls are launched
-        for job in missed {
+        for job in batch.missed {
             guard let record = records[job.id] else { continue }
             logger.warning("job missed", metadata: Self.metadata(job, record, lateness: now.timeIntervalSince(job.instant)))
         }
         for firing in firings where phases[firing.job.id].map(Self.isJournaling) == true { phases[firing.job.id] = nil }
-        // Shut down while the records were written: they are journaled in flight, so they are cut
-        // off and go out after restart with the same webhook-id.
-        guard !stopping else { return true }
-        launchInOrder(firings, report: report)
+        if settled.send { launchInOrder(firings, report: report) }
         return true
     }
 
-    /// Arms jobs whose instant comes within `armLead` (`LoopTurn.take`): decided now, journaled "armed" in one
-    /// transaction, rendered and cued in the transport, so that at the instant only the send is left.
-    /// A job the write or a command overtook goes back to the queue and fires the ordinary way.
+    /// Arms jobs whose instant comes within `armLead`: decided by the machine, journaled "armed" in
+    /// one transaction, rendered and cued in the transport, so that at the instant only the send is
+    /// left. A job the write or a command overtook goes back to the queue and fires the ordinary way.
     func arm(_ upcoming: [PlannedJob], now: Date) async {
-        var firings: [Firing] = []
-        var previous: [JobID: JobRecord] = [:]
-        for job in upcoming where !isDelivering(job.id) && records[job.id]?.state.isFinal != true {
-            guard isPlanned(job), let item = itemIndex[job.itemID], let target = targetIndex[job.target],
-                  case .fire(let record, let job, let deadline)? = rule.arm(job, record: records[job.id], now: now) else {
-                requeueIfPlanned(job.id)    // moved by a reload, or no longer ahead: it fires the ordinary way
-                continue
-            }
-            previous[job.id] = records[job.id]
-            firings.append(Firing(job: job, record: record, item: item, target: target, deadline: deadline, cue: Cue(at: job.instant),
-                                  schedule: schedule))
+        let batch = machine.decideArming(upcoming, now: now, memory: memory)
+        for job in batch.notArmed { requeueIfPlanned(job.id) }    // moved by a reload, or no longer ahead
+        let firings = batch.decided.map {
+            Firing(job: $0.job, record: $0.record, item: $0.item, target: $0.target, deadline: $0.deadline, cue: Cue(at: $0.job.instant),
+                   schedule: schedule)
         }
         for firing in firings { phases[firing.job.id] = .journaling }
-        let written = await persist(firings.map(\.record))
+        let written = await persist(batch.write)
         var armed: [Firing] = []
-        for firing in firings {
+        for (decided, firing) in zip(batch.decided, firings) {
             let id = firing.job.id
+            // A command that took the job during the write (a stop by hand, a skip) owns it now.
             guard phases[id].map(Self.isJournaling) == true else { continue }
             phases[id] = nil
-            // Overtaken while the records were written: the disk is refusing writes, a hold, a
-            // reload or an override moved the job. Its record in memory is what it was; the
-            // "armed" on disk is harmless (see FiringRule.recovered).
-            // A command that wrote this job meanwhile (a stop by hand, a skip) owns it now.
-            if written && records[id] != firing.record { continue }
-            // A reload during the write that changed the job, its item or its target: render it again.
             let unchanged = isPlanned(firing.job) && item(id.item) == firing.item && targetsByName[id.target] == firing.target
-            guard written, state == .running, unchanged else {
-                if written {
-                    restore(id, previous[id])
-                    writeBacks[id] = Self.beforeArming(previous[id], armed: firing.record, now: now)
-                }
-                if stopping { continue }
-                // A journal that refuses writes is not asked again at once (the loop would spin on it).
-                if written { requeueIfPlanned(id) } else { requeueLater(firing.job) }
+            switch machine.settleArming(decided, written: written, current: records[id], unchanged: unchanged, now: now) {
+            case .cue:
+                phases[id] = .armed(send: firing.record.send, cue: firing.cue!, previous: decided.previous,
+                                    rendered: Rendering(item: firing.item, target: firing.target))
+                armed.append(firing)
+            case .leave:
                 continue
+            case .back(let writeBack, let requeue):
+                if let writeBack {
+                    restore(id, decided.previous)
+                    writeBacks[id] = writeBack
+                }
+                switch requeue {
+                case .now: requeueIfPlanned(id)
+                case .later: requeueLater(firing.job)
+                case .never: break
+                }
             }
-            phases[id] = .armed(send: firing.record.send, cue: firing.cue!, previous: previous[id],
-                                rendered: Rendering(item: firing.item, target: firing.target))
-            armed.append(firing)
         }
         launchInOrder(armed, report: nil)
     }
@@ -193,7 +195,7 @@ extension Scheduler {
         for (id, phase) in phases {
             guard case .armed(let send, let cue, let previous, _) = phase, which(id) else { continue }
             if cue.withdraw() {
-                if let armed = records[id] { writeBacks[id] = Self.beforeArming(previous, armed: armed, now: time.now()) }
+                if let armed = records[id] { writeBacks[id] = FiringMachine.beforeArming(previous, armed: armed, now: time.now()) }
                 removeWaiting(id)
                 dropRetry(id)
                 tasks[id] = nil
@@ -206,11 +208,6 @@ extension Scheduler {
             }
         }
         return withdrawn
-    }
-
-    /// What a withdrawn job's row goes back to: its record before arming, or pending with its send.
-    private static func beforeArming(_ previous: JobRecord?, armed: JobRecord, now: Date) -> JobRecord {
-        previous ?? JobRecord(id: armed.id, state: .planned, send: armed.send, instant: armed.instant, deadline: armed.deadline, updatedAt: now)
     }
 
     /// An armed call the transport has let go: it is being delivered from now on.

@@ -165,8 +165,8 @@ extension Scheduler {
     /// Puts a job back in the queue at its planned instant, unless it is final, on its way, or queued.
     func requeueIfPlanned(_ id: JobID) {
         guard let job = jobs(of: id.item).first(where: { $0.id == id }), !(records[id]?.state.isFinal ?? false),
-              !isDelivering(id), !queue.unordered.contains(where: { $0.job.id == id }) else { return }
-        queue.insert(QueuedJob(job: job))
+              !isDelivering(id), !machine.queue.unordered.contains(where: { $0.job.id == id }) else { return }
+        machine.queue.insert(QueuedJob(job: job))
         wake.signal()
     }
 }

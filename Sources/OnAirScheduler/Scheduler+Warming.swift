@@ -7,18 +7,18 @@ extension Scheduler {
     /// Once the next instant is within `warmUpLead`, opens the connection to each platform that
     /// its jobs call (once per host), without waiting for the answers.
     func warmUpNextInstant(now: Date) {
-        guard let next = queue.min?.job.instant, next > warmedThrough,
+        guard let next = machine.queue.min?.job.instant, next > warmedThrough,
               now >= next.addingTimeInterval(-warmUpLead) else { return }
         warmedThrough = next
         guard next > now else { return }    // already due: it fires now, nothing to gain
         var due: [QueuedJob] = []
-        while let first = queue.min, first.job.instant == next { due.append(queue.removeMin()) }
+        while let first = machine.queue.min, first.job.instant == next { due.append(machine.queue.removeMin()) }
         // By host and CA file: libcurl reuses a connection only for a call with the same TLS settings.
         // As many connections as the instant's calls to the host will use at once (at most as many
         // as a host may have), so a burst does not wait for handshakes at its instant.
         var origins: [String: (origin: String, target: Target, calls: Int)] = [:]
         for entry in due {
-            queue.insert(entry)
+            machine.queue.insert(entry)
             if let target = targetsByName[entry.job.target], let origin = target.origin(for: entry.job.action) {
                 let key = origin + " " + (target.caFile ?? "")
                 origins[key] = (origin, target, (origins[key]?.calls ?? 0) + 1)

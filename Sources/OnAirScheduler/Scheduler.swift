@@ -30,14 +30,15 @@ public actor Scheduler {
     let logger: Logger
     let lanes = DeliveryLanes()
     let wake = WakeSignal()
-    var rule: FiringRule
+    /// The firing state machine: the queue of pending jobs, running/held/stopping, and every
+    /// decision about firing and arming (this actor carries out what it decides).
+    var machine: FiringMachine
 
     /// How many jobs the in-force plan has. The plan itself is not kept: an item's jobs are the
     /// planner's, made again from the in-force item when they are asked for (a stored plan was a
     /// second copy of the queue, 3.6 MiB for a 10,000-item week).
     var plannedCount = 0
     var records = RecordTable()
-    var queue = Heap<QueuedJob>()
     /// Every job on its way to a platform, and where it is (see `JobPhase`).
     var phases: [JobID: JobPhase] = [:]
     /// Withdrawn jobs whose "armed" row is to be written back as it was (see `flushWriteBacks`).
@@ -69,7 +70,7 @@ public actor Scheduler {
     var retriesUnderWay: [String: Int] = [:]
     /// Wall time minus elapsed time at the loop's last turn: a change is a step of the clock.
     var wallMinusElapsed: TimeInterval?
-    var state = RunState.running
+    var state: RunState { machine.state }
     /// Operator commands run one after the other (SPEC 2.1): each reads the state the one before
     /// it left, even across the journal writes where the actor lets others in.
     private var commandRunning = false
@@ -82,10 +83,10 @@ public actor Scheduler {
     var live: [String: Date] = [:]
 
     /// How long before an instant its jobs are armed (0: never; they are journaled at the instant).
-    let armLead: TimeInterval
+    var armLead: TimeInterval { machine.armLead }
     /// How long before an instant the connections to its jobs' platforms are opened (0: never),
     /// so the call leaves at the instant rather than a DNS lookup and a TLS handshake later.
-    let warmUpLead: TimeInterval
+    var warmUpLead: TimeInterval { machine.warmUpLead }
     /// Every instant up to this one has had its connections warmed.
     var warmedThrough = Date.distantPast
     /// When each origin was last warmed, so a run of close instants warms a host once.
@@ -98,12 +99,10 @@ public actor Scheduler {
 
     public init(schedule: Schedule, journal: JournalStore, deliverer: Deliverer, time: TimeSource, logger: Logger,
                 warmUpLead: TimeInterval = 0, armLead: TimeInterval = 2, deliveriesPerTarget: Int = 64) {
-        self.warmUpLead = warmUpLead
-        self.armLead = max(0, armLead)
+        self.machine = FiringMachine(zone: schedule.timeZone, armLead: armLead, warmUpLead: warmUpLead, slice: Self.firingSlice)
         self.deliveriesPerTarget = max(1, deliveriesPerTarget)
         self.fileSchedule = schedule
         self.schedule = schedule
-        self.rule = FiringRule(zone: schedule.timeZone)
         self.journal = journal
         self.deliverer = deliverer
         self.time = time
@@ -125,15 +124,15 @@ public actor Scheduler {
         overrides = try await journal.overrides()
         rebuildLive()
         if try await journal.events(limit: 10_000).first(where: { $0.kind == "hold" || $0.kind == "resume" })?.kind == "hold" {
-            state = .held
+            _ = machine.handle(.control(.hold))    // nothing is armed yet to withdraw
         }
         applyOverrides()
         replan()
         try await journal.save(settings: Self.settings(of: schedule))
         let cutOff = records.values.filter { $0.state == .inflight }.count
         try await journal.append(JournalEvent(at: time.now(), kind: "start",
-                                              detail: "schedule \(schedule.id): \(plannedCount) jobs, \(queue.count) pending, \(cutOff) cut off"))
-        logger.info("journal recovered", metadata: ["jobs": "\(plannedCount)", "pending": "\(queue.count)", "cut_off": "\(cutOff)"])
+                                              detail: "schedule \(schedule.id): \(plannedCount) jobs, \(machine.queue.count) pending, \(cutOff) cut off"))
+        logger.info("journal recovered", metadata: ["jobs": "\(plannedCount)", "pending": "\(machine.queue.count)", "cut_off": "\(cutOff)"])
     }
 
     static func settings(of schedule: Schedule) -> [String: String] {
@@ -167,7 +166,7 @@ public actor Scheduler {
     /// The next job to leave, without copying the queue: the status line is made on every turn.
     func nextJob() -> PlannedJob? {
         let armed = phases.keys.lazy.compactMap(armedJob).min(by: PlannedJob.firingOrder)
-        guard let queued = queue.min?.job else { return armed }
+        guard let queued = machine.queue.min?.job else { return armed }
         guard let armed else { return queued }
         return PlannedJob.firingOrder(armed, queued) ? armed : queued
     }
@@ -186,7 +185,7 @@ public actor Scheduler {
 
     /// The next `count` jobs to leave, armed ones included (they left the queue, not the plan).
     func nextJobs(_ count: Int) -> [PlannedJob] {
-        var copy = queue
+        var copy = machine.queue
         var next: [PlannedJob] = []
         while next.count < count, let entry = copy.popMin() { next.append(entry.job) }
         let armed = phases.compactMap { id, _ in armedJob(id) }
@@ -234,7 +233,7 @@ public actor Scheduler {
             effective.items.sort { ($0.start, $0.end, $0.id) < ($1.start, $1.end, $1.id) }
         }
         schedule = effective
-        rule = FiringRule(zone: effective.timeZone)
+        machine.rule = FiringRule(zone: effective.timeZone)
         itemIndex = Self.index(effective.items)
         targetsByName = Self.targets(of: effective)
         targetIndex = Self.targetPositions(of: effective)
@@ -286,7 +285,7 @@ public actor Scheduler {
             return plannedAfterReplan(PlannedJob(id: id, instant: record.instant, deadline: record.deadline), rendered) ? nil : id
         })
         withdrawArmed { changed.contains($0) }
-        queue = Heap()    // let the old queue go before the new one is built (a reload's peak)
+        machine.queue = Heap()    // let the old queue go before the new one is built (a reload's peak)
         // Two passes over the items, so the queue is sized once for what is pending, not for
         // the whole week (a restart after the week finds few jobs pending).
         var count = 0, pendingCount = 0
@@ -305,7 +304,7 @@ public actor Scheduler {
         for item in schedule.items {
             for job in plannedJobs(of: item) where isPending(job.id) { pending.insert(QueuedJob(job: job)) }
         }
-        queue = pending
+        machine.queue = pending
         warmedThrough = .distantPast    // a reload may bring an earlier instant: warm it too
     }
 
@@ -334,21 +333,32 @@ public actor Scheduler {
             relaunchDueRetries(now: now)
             // Warm first: it looks at the next instant in the queue, which arming takes out of it.
             if state == .running && warmUpLead > 0 { warmUpNextInstant(now: now) }
-            let turn = LoopTurn.take(from: &queue, now: now, running: state == .running, armLead: armLead, slice: Self.firingSlice)
-            if !turn.due.isEmpty { await fire(turn.due, now: time.now()) }
-            // The fire's write may have let a hold, a reload or shutdown in: what was taken to be
-            // armed goes back to the queue unless the loop still runs.
-            if !turn.upcoming.isEmpty {
-                if state == .running {
-                    await arm(turn.upcoming, now: time.now())
-                } else {
-                    for job in turn.upcoming { requeueIfPlanned(job.id) }
-                }
-            }
+            for action in machine.handle(.timeReached(now)) { await carryOut(action) }
             if stopping { break }
-            await sleep(until: LoopTurn.wake(now: now, next: queue.min?.job.instant, running: state == .running, armLead: armLead,
-                                             warmUpLead: warmUpLead, warmedThrough: warmedThrough, tick: tickInterval,
-                                             retryDue: nextRetryDue))
+            await sleep(until: machine.wake(now: now, warmedThrough: warmedThrough, tick: tickInterval, retryDue: nextRetryDue))
+        }
+    }
+
+    /// Does what the firing machine decided, in its order.
+    func carryOut(_ action: FiringMachine.Action) async {
+        switch action {
+        case .fire(let due):
+            await fire(due, now: time.now())
+        case .arm(let upcoming):
+            // The fire before may have let a hold, a reload or shutdown in: then what was taken to
+            // be armed goes back to the queue.
+            guard machine.mayArm else {
+                for job in upcoming { requeueIfPlanned(job.id) }
+                return
+            }
+            await arm(upcoming, now: time.now())
+        case .withdrawArmed:
+            withdrawArmed { _ in true }
+            await flushWriteBacks()
+        case .endDeliveries:
+            dropWaiting()
+            dropRetries()
+            for delivery in tasks.values { delivery.handle.cancel() }
         }
     }
 
