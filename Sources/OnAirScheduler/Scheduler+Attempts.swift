@@ -119,15 +119,12 @@ extension Scheduler {
         case .retry: targetHealth[id.target] = .failing
         case .failed, .notSent: break
         }
+        let facts = AnswerRule.Facts(end: answer.attempted.end, made: made, withdrawn: firing.cue?.current == .withdrawn,
+                                     cancelled: answer.cancelled, stopping: stopping, latestLaunch: tasks[id]?.launch == launch,
+                                     wanted: isStillWanted(firing) || phases[id].map(Self.isJournaling) == true)
         let result: DeliveryResult
-        let withdrawn = firing.cue?.current == .withdrawn
-        switch answer.attempted.end {
-        case .retry where withdrawn: result = .withdrawn
-        // While a command is journaling its decision about this job (an operator's stop superseding
-        // it) the retry is parked all the same: if that write fails the send is still the job's, and
-        // `relaunchNextDueRetry` lets it go once it is no longer wanted.
-        case .retry(let due) where !answer.cancelled && !stopping && tasks[id]?.launch == launch
-                                   && (isStillWanted(firing) || phases[id].map(Self.isJournaling) == true):
+        switch AnswerRule.next(after: facts) {
+        case .retry(let due):
             tasks[id] = nil
             underWay.takeOne(from: id.target)
             launchWaiting(for: id.target)
@@ -136,10 +133,8 @@ extension Scheduler {
             retryQueue.insert(RetryDue(due: due, id: id, launch: launch))
             wake.signal()
             return nil
-        case .retry: result = .cancelled(attempts: made)
-        case .delivered: result = .delivered(attempts: made)
-        case .failed(let reason): result = .failed(reason: reason, attempts: made)
-        case .notSent(let withdrawn): result = withdrawn ? .withdrawn : .cancelled(attempts: made - 1)
+        case .end(let end):
+            result = end
         }
         guard let record = finished(id, launch: launch, send: send, result) else {
             turn.release()

@@ -65,35 +65,17 @@ extension Scheduler {
         if tasks[id]?.launch == launch { tasks[id] = nil }
         underWay.takeOne(from: id.target)
         launchWaiting(for: id.target)
-        // Taken back before its instant: whoever withdrew it has put the job back already.
-        if case .withdrawn = result { return nil }
-        guard var record = records[id], record.send == send else { return nil }
         let ours = phases[id]?.send == send
-        record.updatedAt = time.now()
-        switch result {
-        case .delivered:
-            // Already on disk with its attempt (see `attemptWrite`), unless that write failed.
-            if record.state == .delivered {
-                if ours { phases[id] = nil }
-                return nil
-            }
-            record.state = .delivered
-            record.detail = nil
-        case .failed(let reason, _):
-            // Superseded by an operator's stop: it stays as the operator left it.
-            guard !record.state.isFinal else {
-                if ours { phases[id] = nil }
-                return nil
-            }
-            record.state = .failed
-            record.detail = reason
-        case .cancelled, .withdrawn:
-            // Stays in flight on disk: cut off, to be sent again after restart with the same webhook-id.
+        switch AnswerRule.outcome(of: result, send: send, record: records[id], now: time.now()) {
+        case .none:
+            return nil
+        case .settled:
             if ours { phases[id] = nil }
             return nil
+        case .write(let record):
+            if ours { phases[id] = .writingOutcome(send: send) }
+            return record
         }
-        if ours { phases[id] = .writingOutcome(send: send) }
-        return record
     }
 
     /// An outcome the journal refused (a full disk) is written again until it is taken: dropping
