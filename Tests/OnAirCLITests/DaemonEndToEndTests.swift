@@ -17,7 +17,6 @@ func nearSchedule(port: Int, path: String = "/ok/site", count: Int, offset: Doub
         let s = Int(t) % 86_400
         return String(format: "%02d:%02d:%02d+00:00", s / 3600, (s % 3600) / 60, s % 60)
     }
-    let day = LocalDate(dayNumber: Int(now + offset) / 86_400)
     var yaml = """
     id: e2e
     title: End to end
@@ -28,14 +27,19 @@ func nearSchedule(port: Int, path: String = "/ok/site", count: Int, offset: Doub
         url: http://127.0.0.1:\(port)\(path)
         secret: env:E2E_SECRET
     days:
-      - date: \(day)
-        programme:
 
     """
+    // Each item under its own (UTC) day: a run minutes before midnight has items after it.
+    var day = -1
     for i in 0..<count {
         let start = now + offset + Double(i) * (length + gap)
+        if Int(start) / 86_400 != day {
+            day = Int(start) / 86_400
+            yaml += "  - date: \(LocalDate(dayNumber: day))\n    programme:\n"
+        }
         yaml += "      - { id: item-\(i), title: \"Item \(i)\", start: \"\(clock(start))\", duration: \(Int(length))s }\n"
     }
+    if count == 0 { yaml += "  - date: \(LocalDate(dayNumber: Int(now + offset) / 86_400))\n    programme:\n" }
     return yaml
 }
 
