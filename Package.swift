@@ -89,7 +89,11 @@ let package = Package(
                 "OnAirModel", "OnAirScheduleFile", "OnAirDelivery", "OnAirJournal", "OnAirDaemon",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            // Linked by lld with packed relative relocations (DT_RELR, glibc 2.36+): the position-
+            // independent binary's 107,000 relocations take 20 KiB rather than 2.5 MiB, which the
+            // loader read at every start and which stayed in the daemon's memory (BENCHMARKS.md).
+            linkerSettings: [.unsafeFlags(["-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs", "-Xlinker", "--no-export-dynamic"])]
         ),
         // Benchmarks (bench/), run by hand; see BENCHMARKS.md.
         .executableTarget(

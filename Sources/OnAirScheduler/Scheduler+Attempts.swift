@@ -74,11 +74,11 @@ extension Scheduler {
         underWay[firing.job.target, default: 0] += 1
         launches += 1
         let launch = launches
-        let id = firing.job.id, send = firing.record.send
+        let id = firing.job.id, send = firing.send
         let handle = DeliveryHandle()
         let task = lanes.enqueueHolding(.init(item: id.item, target: id.target)) { turn in
             for latch in after { await latch.wait() }
-            await self.attempt(firing, launch: launch, number: firing.record.attempts + 1, failures: 0, turn: turn, handle: handle,
+            await self.attempt(firing, launch: launch, number: firing.attemptsBefore + 1, failures: 0, turn: turn, handle: handle,
                                answered: answered, report: report)
         }
         handle.waits(in: task)
@@ -111,8 +111,8 @@ extension Scheduler {
     /// to be written before its lane goes on, if any (the lane is let go here otherwise).
     func attemptEnded(_ answer: Answer) -> OutcomeWrite? {
         let firing = answer.firing, launch = answer.launch, turn = answer.turn
-        let id = firing.job.id, send = firing.record.send
-        let made = answer.number - firing.record.attempts
+        let id = firing.job.id, send = firing.send
+        let made = answer.number - firing.attemptsBefore
         if made > 1 { retriesUnderWay.takeOne(from: id.target) }    // a retry: its room among the target's retries is free again
         switch answer.attempted.end {
         case .delivered: targetHealth[id.target] = .answering
@@ -166,7 +166,7 @@ extension Scheduler {
         return record.send == send && !record.state.isFinal
     }
 
-    func isStillWanted(_ firing: Firing) -> Bool { isOpen(firing.job.id, send: firing.record.send) }
+    func isStillWanted(_ firing: Firing) -> Bool { isOpen(firing.job.id, send: firing.send) }
 
     /// Starts the next due retry of `target`, if one is still wanted (a dropped or superseded one
     /// is let go). A retry holds its lane already and needs no room among first attempts, only
@@ -197,7 +197,7 @@ extension Scheduler {
                 await self.attempt(pending.firing, launch: pending.launch, number: pending.number, failures: pending.failures,
                                    turn: pending.turn, handle: handle, answered: nil, report: nil)
             })
-            tasks[due.id] = (pending.launch, pending.firing.record.send, handle)
+            tasks[due.id] = (pending.launch, pending.firing.send, handle)
             return true
         }
         return false
@@ -225,9 +225,9 @@ extension Scheduler {
     /// shutdown): its lane goes on, and it stays in flight in the journal (cut off, sent again
     /// after restart with the same webhook-id) unless the caller records otherwise.
     func dropRetry(_ id: JobID, send: Int? = nil) {
-        guard let pending = retries[id], send == nil || pending.firing.record.send == send else { return }
+        guard let pending = retries[id], send == nil || pending.firing.send == send else { return }
         retries[id] = nil
-        if phases[id]?.send == pending.firing.record.send { phases[id] = nil }
+        if phases[id]?.send == pending.firing.send { phases[id] = nil }
         pending.turn.release()
     }
 

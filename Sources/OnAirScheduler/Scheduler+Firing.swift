@@ -12,7 +12,12 @@ import Logging
 /// bytes a job: 2.7 MiB for a past week's 10,000 stops).
 final class Firing: Sendable {
     let job: PlannedJob
-    let record: JobRecord
+    /// Of the record it was fired with, what delivery needs: the send (part of the webhook-id),
+    /// the attempts made before this firing, and how late it left. Not the whole record, which
+    /// the scheduler's table holds: a copy here was 150 of a storm's 300 bytes a firing.
+    let send: Int
+    let attemptsBefore: Int
+    let lateBy: Double?
     let deadline: Date
     /// For an armed job: the transport holds its call until the instant.
     let cue: Cue?
@@ -24,7 +29,9 @@ final class Firing: Sendable {
     /// `item` and `target` are places in `schedule.items` and `schedule.targets`.
     init(job: PlannedJob, record: JobRecord, item: Int, target: Int, deadline: Date, cue: Cue? = nil, schedule: Schedule) {
         self.job = job
-        self.record = record
+        self.send = record.send
+        self.attemptsBefore = record.attempts
+        self.lateBy = record.lateBy
         self.itemPosition = item
         self.targetPosition = target
         self.deadline = deadline
@@ -37,7 +44,7 @@ final class Firing: Sendable {
 
     /// What every attempt of this send renders and signs: its webhook-timestamp is the instant.
     var context: DeliveryContext {
-        DeliveryContext(schedule: schedule, item: item, job: job, send: record.send, timestamp: job.instant)
+        DeliveryContext(schedule: schedule, item: item, job: job, send: send, timestamp: job.instant)
     }
 }
 
@@ -116,7 +123,7 @@ extension Scheduler {
         }
         for job in batch.missed {
             guard let record = records[job.id] else { continue }
-            logger.warning("job missed", metadata: Self.metadata(job, record, lateness: now.timeIntervalSince(job.instant)))
+            logger.warning("job missed", metadata: Self.metadata(job, send: record.send, lateness: now.timeIntervalSince(job.instant)))
         }
         for firing in firings where phases[firing.job.id].map(Self.isJournaling) == true { phases[firing.job.id] = nil }
         if settled.send { launchInOrder(firings, report: report) }
@@ -144,7 +151,7 @@ extension Scheduler {
             let unchanged = isPlanned(firing.job) && item(id.item) == firing.item && targetsByName[id.target] == firing.target
             switch machine.settleArming(decided, written: written, current: records[id], unchanged: unchanged, now: now) {
             case .cue:
-                phases[id] = .armed(send: firing.record.send, cue: firing.cue!, previous: decided.previous,
+                phases[id] = .armed(send: firing.send, cue: firing.cue!, previous: decided.previous,
                                     rendered: Rendering(item: firing.item, target: firing.target))
                 armed.append(firing)
             case .leave:
@@ -248,9 +255,9 @@ extension Scheduler {
 
     /// Log metadata for a job, made only when a line is written: a burst of thousands of jobs
     /// must not carry a dictionary each while it waits.
-    static func metadata(_ job: PlannedJob, _ record: JobRecord, lateness: TimeInterval?) -> Logger.Metadata {
+    static func metadata(_ job: PlannedJob, send: Int, lateness: TimeInterval?) -> Logger.Metadata {
         var meta: Logger.Metadata = ["item": "\(job.itemID)", "action": "\(job.action.rawValue)", "target": "\(job.target)",
-                                     "webhook_id": "\(WebhookSigner.webhookID(job: job.id, send: record.send))"]
+                                     "webhook_id": "\(WebhookSigner.webhookID(job: job.id, send: send))"]
         if let lateness { meta["lateness"] = lateness >= 10 ? "\(Int(lateness))s" : "\(String(format: "%.1f", lateness))s" }
         return meta
     }
@@ -259,12 +266,12 @@ extension Scheduler {
     /// waiting line when it has enough deliveries under way. It waits for `after` before its first
     /// attempt, and opens `answered` after it.
     private func launch(_ firing: Firing, after: [Latch] = [], answered: Latch? = nil, report: FirstAnswerReport? = nil) {
-        logger.info(firing.cue == nil ? "firing" : "armed", metadata: Self.metadata(firing.job, firing.record, lateness: firing.record.lateBy))
+        logger.info(firing.cue == nil ? "firing" : "armed", metadata: Self.metadata(firing.job, send: firing.send, lateness: firing.lateBy))
         let target = firing.job.target
         // Behind the ones already waiting, always: a job that overtook the line onto its lane (room
         // opened since they queued) would go before an earlier job of its item, a stop before its start.
         waitingToLaunch[target, default: []].append(PendingLaunch(firing: firing, after: after, answered: answered, report: report))
-        if firing.cue == nil { phases[firing.job.id] = .waitingForRoom(send: firing.record.send) }
+        if firing.cue == nil { phases[firing.job.id] = .waitingForRoom(send: firing.send) }
         launchWaiting(for: target)
     }
 
@@ -298,7 +305,7 @@ extension Scheduler {
     /// a withdrawal); `send` nil takes every send of it.
     func removeWaiting(_ id: JobID, send: Int? = nil) {
         guard waitingToLaunch[id.target] != nil else { return }
-        waitingToLaunch[id.target]?.removeAll { $0.firing.job.id == id && (send == nil || $0.firing.record.send == send) }
+        waitingToLaunch[id.target]?.removeAll { $0.firing.job.id == id && (send == nil || $0.firing.send == send) }
         if waitingToLaunch[id.target]?.isEmpty == true { waitingToLaunch[id.target] = nil }
     }
 

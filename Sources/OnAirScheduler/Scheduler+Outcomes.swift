@@ -25,7 +25,7 @@ extension Scheduler {
             records[id] = record
             if phases[id]?.send == attempt.send && !stillCued {
                 phases[id] = .delivering(send: attempt.send,
-                                         retrying: attempt.outcome == "retry" ? (attempt.detail ?? attempt.error ?? "failed") : nil)
+                                         retrying: attempt.outcome == "retry" ? reasons.shared(attempt.detail ?? attempt.error ?? "failed") : nil)
             }
         }
         // A delivered attempt and the job's "delivered" go in one transaction: half the journal work

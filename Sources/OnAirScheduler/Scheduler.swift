@@ -64,6 +64,8 @@ public actor Scheduler {
     let inbox = Inbox<Answer>()
     /// Deliveries between two attempts, as data (see `PendingRetry`), and their due times in order.
     var retries: [JobID: PendingRetry] = [:]
+    /// The reasons deliveries keep while they wait for a retry, shared when equal.
+    var reasons = SharedTexts()
     var retryQueue = Heap<RetryDue>()
     /// Retries due and waiting for room on their target, in the order they fell due.
     var dueRetries: [String: Deque<RetryDue>] = [:]
@@ -99,7 +101,7 @@ public actor Scheduler {
 
     public init(schedule: Schedule, journal: JournalStore, deliverer: Deliverer, time: TimeSource, logger: Logger,
                 warmUpLead: TimeInterval = 0, armLead: TimeInterval = 2, deliveriesPerTarget: Int = 64) {
-        self.machine = FiringMachine(zone: schedule.timeZone, armLead: armLead, warmUpLead: warmUpLead, slice: Self.firingSlice)
+        self.machine = FiringMachine(armLead: armLead, warmUpLead: warmUpLead, slice: Self.firingSlice)
         self.deliveriesPerTarget = max(1, deliveriesPerTarget)
         self.fileSchedule = schedule
         self.schedule = schedule
@@ -233,7 +235,6 @@ public actor Scheduler {
             effective.items.sort { ($0.start, $0.end, $0.id) < ($1.start, $1.end, $1.id) }
         }
         schedule = effective
-        machine.rule = FiringRule(zone: effective.timeZone)
         itemIndex = Self.index(effective.items)
         targetsByName = Self.targets(of: effective)
         targetIndex = Self.targetPositions(of: effective)

@@ -25,7 +25,7 @@ struct FiringMachineTests {
     let t0 = utc("2021-11-08T20:30:00Z")
 
     func machine(armLead: TimeInterval = 2, slice: Int = 1024) -> FiringMachine {
-        FiringMachine(zone: TimeZone(identifier: "Europe/Amsterdam")!, armLead: armLead, warmUpLead: 0, slice: slice)
+        FiringMachine(armLead: armLead, warmUpLead: 0, slice: slice)
     }
 
     func job(_ item: String, _ action: Action, at offset: TimeInterval, deadline: TimeInterval = 3600) -> PlannedJob {
@@ -49,6 +49,18 @@ struct FiringMachineTests {
         #expect(m.queue.count == 1)
         // The loop wakes to arm the next instant at its lead.
         #expect(m.wake(now: t0, warmedThrough: .distantPast, tick: 3600, retryDue: nil) == t0.addingTimeInterval(58))
+    }
+
+    @Test func aDrainedQueueLetsItsStorageGoAndAPartlyDrainedOneKeepsIt() {
+        var m = machine(armLead: 0, slice: 100)
+        m.queue.reserveCapacity(1000)
+        queued((0..<300).map { job("i\($0)", .stop, at: Double($0) - 1000) }, in: &m)
+        #expect(m.handle(.timeReached(t0)).count == 1)
+        #expect(m.queue.count == 200 && m.queue.unordered.capacity >= 1000, "a backlog still draining keeps its room")
+        _ = m.handle(.timeReached(t0))
+        _ = m.handle(.timeReached(t0))
+        #expect(m.queue.isEmpty)
+        #expect(m.queue.unordered.capacity == 0, "a past week's queue is not kept through its storm of retries")
     }
 
     @Test func aHoldStopsFiringAndTakesBackArmedCallsAndResumeFiresWhatFellDueByTheRule() {

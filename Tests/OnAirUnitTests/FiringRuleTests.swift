@@ -8,7 +8,7 @@ import HeapModule
 /// The firing rule of SPEC 3.2 and 4 as a pure value: no clock, no journal, no transport.
 @Suite("The firing rule, without I/O")
 struct FiringRuleTests {
-    let rule = FiringRule(zone: TimeZone(identifier: "Europe/Amsterdam")!)
+    let rule = FiringRule()
     let start = utc("2021-11-08T10:00:00Z")
     let end = utc("2021-11-08T11:00:00Z")
 
@@ -49,6 +49,22 @@ struct FiringRuleTests {
         guard case .missed(let r) = rule.decide(job(.prepare), record: nil, now: start) else { Issue.record("prepare fired at the start"); return }
         #expect(r.state == .missed)
         #expect(r.detail?.contains("deadline") == true)
+    }
+
+    @Test func aMissedRecordKeepsItsTimesAndIsWordedWithThemWhereItIsRead() throws {
+        // An earlier send's record (other times) is missed now: the record takes the job's times.
+        var earlier = JobRecord(id: job(.start).id, state: .planned, instant: start.addingTimeInterval(-7200),
+                                deadline: start.addingTimeInterval(-3600), updatedAt: start)
+        earlier.detail = "anything"
+        guard case .missed(let r) = rule.decide(job(.start), record: earlier, now: end) else { Issue.record("start fired after the end"); return }
+        #expect(r.instant == start && r.deadline == end)
+        let zone = try #require(TimeZone(identifier: "Europe/Amsterdam"))
+        #expect(r.reason(in: zone) == "start was due at \(WallClock.labelledText(start, in: zone)); "
+                + "its deadline \(WallClock.labelledText(end, in: zone)) had passed")
+        // A text written by an older version is shown as it was written.
+        var old = r
+        old.detail = "start was due at Mon 8 Nov 11:00 CET; its deadline had passed"
+        #expect(old.reason(in: zone) == old.detail)
     }
 
     @Test func aStartOnceItsItemHasEndedIsMissed() {

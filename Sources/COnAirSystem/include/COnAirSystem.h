@@ -7,4 +7,7 @@
 /// Returns the descriptor, or -1 with errno set.
 int onair_realtime_alarm(long seconds, long nanoseconds);
 
+// Every process that links this (the onair binary, its tests) starts with one malloc arena for
+// all its threads: see onair_one_malloc_arena in system.c.
+
 #endif

@@ -53,7 +53,7 @@ public struct HistoryEntry: Codable, Sendable, Equatable {
         error = nil
         total_ms = 0
         outcome = "missed"
-        detail = r.detail
+        detail = r.reason(in: zone)
     }
 
     /// Attempts and missed jobs of the journal (of one item, or all), newest first.

@@ -146,7 +146,7 @@ public struct StatusReport: Codable, Sendable, Equatable {
             return Retry(job: id.description, attempts: record.attempts, at: WallClock.utcText(record.updatedAt), detail: reason)
         }.sorted { $0.job < $1.job }
         let failures = unresolvedFailures(s.records, now: now).map {
-            Failure(job: $0.id.description, at: WallClock.utcText($0.updatedAt), detail: $0.detail ?? $0.state.rawValue, state: $0.state.rawValue)
+            Failure(job: $0.id.description, at: WallClock.utcText($0.updatedAt), detail: $0.reason(in: zone) ?? $0.state.rawValue, state: $0.state.rawValue)
         }
         let reload = s.events.first { $0.kind == "reload" }.map { Reload(at: WallClock.utcText($0.at), ok: $0.ok, detail: $0.detail) }
         let held = snapshot?.held ?? (s.events.first { $0.kind == "hold" || $0.kind == "resume" }?.kind == "hold")

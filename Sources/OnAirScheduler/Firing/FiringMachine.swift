@@ -29,7 +29,7 @@ struct FiringMachine {
     var queue = Heap<QueuedJob>()
     /// Running, held or stopping; only `handle` changes it.
     private(set) var state = RunState.running
-    var rule: FiringRule
+    let rule = FiringRule()
     /// How long before an instant its jobs are armed (0: never).
     let armLead: TimeInterval
     /// How long before an instant its connections are warmed (0: never).
@@ -37,8 +37,7 @@ struct FiringMachine {
     /// Due jobs fired per turn, whole instants at a time (see `LoopTurn.take`).
     let slice: Int
 
-    init(zone: TimeZone, armLead: TimeInterval, warmUpLead: TimeInterval, slice: Int) {
-        self.rule = FiringRule(zone: zone)
+    init(armLead: TimeInterval, warmUpLead: TimeInterval, slice: Int) {
         self.armLead = max(0, armLead)
         self.warmUpLead = warmUpLead
         self.slice = slice
@@ -68,6 +67,9 @@ struct FiringMachine {
         switch event {
         case .timeReached(let now):
             let turn = LoopTurn.take(from: &queue, now: now, running: state == .running, armLead: armLead, slice: slice)
+            // A drained queue lets its storage go: sized for a whole week (2 MiB for 30,000 jobs),
+            // it would stay through a past week's storm of retries after its last job had left.
+            if queue.isEmpty && queue.unordered.capacity > 0 { queue = Heap() }
             return (turn.due.isEmpty ? [] : [.fire(turn.due)]) + (turn.upcoming.isEmpty ? [] : [.arm(turn.upcoming)])
         case .control(let event):
             let before = state

@@ -16,10 +16,7 @@ public struct FiringRule: Sendable {
     /// A job counts as late when it is fired more than this after its instant.
     public static let latenessThreshold: TimeInterval = 1
 
-    /// The schedule's zone, for the reasons written into records.
-    public var zone: TimeZone
-
-    public init(zone: TimeZone) { self.zone = zone }
+    public init() {}
 
     /// The deadline rule, in one place: a job's own deadline (the planner's: a prepare until the
     /// start, a start until the end, a stop an hour past the end); a stop fired past its own deadline
@@ -45,9 +42,10 @@ public struct FiringRule: Sendable {
         }
         guard let deadline = Self.deadline(of: job, firedAt: now) else {
             record.state = .missed
+            record.instant = job.instant
+            record.deadline = job.deadline
             record.updatedAt = now
-            record.detail = "\(job.action.rawValue) was due at \(WallClock.labelledText(job.instant, in: zone)); "
-                + "its deadline \(WallClock.labelledText(job.deadline, in: zone)) had passed"
+            record.detail = JobRecord.deadlinePassed    // `reason(in:)` words it with these times
             return .missed(record)
         }
         record.state = .inflight
