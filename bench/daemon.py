@@ -13,8 +13,9 @@
   status    -- `onair status` wall time, run repeatedly while the daemon delivers the burst above.
   slowdisk  -- lateness as above with every fsync/fdatasync of the daemon made 30 ms slow (LD_PRELOAD).
   syncs     -- every fsync/fdatasync of the daemon (strace -f) while it delivers 20 jobs, and their cost.
+  floor     -- the receiver's own lateness: a plain Python client posting at 210 instants (no daemon).
 
-usage: bench/daemon.py [lateness|cold|burst|idle|startup|memory|storm|status|syncs|slowdisk ...]   (default: all)
+usage: bench/daemon.py [lateness|cold|burst|idle|startup|memory|storm|status|syncs|slowdisk|floor ...]   (default: all)
 """
 import json, os, signal, sqlite3, statistics, subprocess, sys, tempfile, time
 
@@ -173,6 +174,29 @@ def lateness(tmp, env_extra=None, label="lateness", spaced=False):
     # takes them one after another, so the first arrival of each instant is the cleanest measure.
     first = [min(v) for v in by_instant.values()]
     print(f"{label}, first call of each of {len(first)} instants: {percentiles(first)}")
+
+
+def floor(tmp):
+    """The receiver's floor on this machine, measured the way `spaced` measures OnAir: one plain
+    Python client (no journal, no signing) that waits for each of 210 instants, 3 s apart as in
+    `spaced` but 0.35 s here, and posts over one kept-alive connection. What it sees is the
+    receiver's and the machine's own lateness, which no scheduler can beat."""
+    import http.client
+    rp, port, log = receiver(tmp, name="floor")
+    conn = http.client.HTTPConnection("127.0.0.1", port)
+    start = int(time.time()) + 2
+    for i in range(210):
+        instant = start + 0.35 * i
+        while time.time() < instant - 0.002:
+            time.sleep(0.001)
+        while time.time() < instant:
+            pass
+        conn.request("POST", "/ok/floor", body=json.dumps({"i": i, "instant": instant}), headers={"content-type": "application/json"})
+        conn.getresponse().read()
+    time.sleep(0.3)
+    rp.kill()
+    late = [(r["arrival"] - json.loads(r["body"])["instant"]) * 1000 for r in map(json.loads, open(log))]
+    print(f"floor: a plain Python client, 210 instants, one kept-alive connection: {percentiles(late)}")
 
 
 def spacedplain(tmp):
