@@ -187,10 +187,13 @@ def floor(tmp):
     start = int(time.time()) + 2
     for i in range(210):
         instant = start + 0.35 * i
-        while time.time() < instant - 0.002:
-            time.sleep(0.001)
-        while time.time() < instant:
-            pass
+        if os.environ.get("FLOOR_SLEEP"):    # sleep to the instant, as a timer does, instead of spinning its last 2 ms
+            time.sleep(max(0, instant - time.time()))
+        else:
+            while time.time() < instant - 0.002:
+                time.sleep(0.001)
+            while time.time() < instant:
+                pass
         conn.request("POST", "/ok/floor", body=json.dumps({"i": i, "instant": instant}), headers={"content-type": "application/json"})
         conn.getresponse().read()
     time.sleep(0.3)

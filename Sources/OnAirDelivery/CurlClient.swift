@@ -112,16 +112,17 @@ private final class Engine: @unchecked Sendable {
         }
     }
 
-    /// How close to a cue's instant the worker stops polling and sleeps to the instant itself.
+    /// How close to a cue's instant the worker stops polling and waits for the instant awake.
     private static let preciseWindow: TimeInterval = 0.002
 
-    /// Sleeps `seconds` (at most `preciseWindow`): most of it in the kernel, the last 300 µs
-    /// yielding the CPU in a loop, since a sleeping thread wakes tens of microseconds late.
+    /// Waits `seconds` (at most `preciseWindow`) awake, yielding the CPU in a loop rather than
+    /// sleeping: on a virtual machine a thread that sleeps waits for its idle vCPU to be woken,
+    /// which put a sleeping client's p99 at 2.6–3.9 ms against 0.9–1.4 ms awake (BENCHMARKS.md,
+    /// `floor`, issue 13). At most 2 ms of one core per instant that has a call.
     /// Timed on the monotonic clock: a step of the wall clock must not make it spin for the step.
-    private static func sleepPrecisely(_ seconds: TimeInterval) {
+    private static func waitAwake(_ seconds: TimeInterval) {
         let clock = ContinuousClock()
         let end = clock.now.advanced(by: .nanoseconds(Int64(max(0, seconds) * 1e9)))
-        if seconds > 0.0003 { usleep(UInt32((seconds - 0.0003) * 1_000_000)) }
         while clock.now < end { sched_yield() }
     }
 
@@ -265,9 +266,9 @@ private final class Engine: @unchecked Sendable {
             }
             var untilCue = releaseCued()
             if let wait = untilCue, wait <= Self.preciseWindow {
-                // The last stretch is slept on this thread, not polled: curl_multi_poll counts in
-                // whole milliseconds, and a call must leave at its instant, not up to 1 ms after.
-                Self.sleepPrecisely(wait)
+                // The last stretch is waited on this thread, awake, not polled: curl_multi_poll counts
+                // in whole milliseconds, and a call must leave at its instant, not up to 1 ms after.
+                Self.waitAwake(wait)
                 untilCue = releaseCued()
             }
             admit()
