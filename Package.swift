@@ -92,7 +92,9 @@ let package = Package(
             ],
             // Linked by lld with packed relative relocations (DT_RELR, glibc 2.36+): the position-
             // independent binary's 107,000 relocations take 20 KiB rather than 2.5 MiB, which the
-            // loader read at every start and which stayed in the daemon's memory (BENCHMARKS.md).
+            // loader read at every start and which stayed in the daemon's memory; and without the
+            // driver's -export-dynamic, which exported 24,000 of the package's symbols and kept them
+            // from --gc-sections (BENCHMARKS.md, issue 13, sixth session).
             linkerSettings: [.unsafeFlags(["-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs", "-Xlinker", "--no-export-dynamic"])]
         ),
         // Benchmarks (bench/), run by hand; see BENCHMARKS.md.

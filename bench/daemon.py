@@ -178,9 +178,10 @@ def lateness(tmp, env_extra=None, label="lateness", spaced=False):
 
 def floor(tmp):
     """The receiver's floor on this machine, measured the way `spaced` measures OnAir: one plain
-    Python client (no journal, no signing) that waits for each of 210 instants, 3 s apart as in
-    `spaced` but 0.35 s here, and posts over one kept-alive connection. What it sees is the
-    receiver's and the machine's own lateness, which no scheduler can beat."""
+    Python client (no journal, no signing) that waits for each of 210 instants (0.35 s apart here;
+    `spaced` has one a second) awake for its last 2 ms, and posts over one kept-alive connection.
+    What it sees is the receiver's and the machine's own lateness. FLOOR_SLEEP=1: it sleeps to each
+    instant instead, as a timer does, to see what waking an idle CPU costs."""
     import http.client
     rp, port, log = receiver(tmp, name="floor")
     conn = http.client.HTTPConnection("127.0.0.1", port)

@@ -20,9 +20,10 @@ int onair_realtime_alarm(long seconds, long nanoseconds) {
 
 /* One malloc arena for all threads (M_ARENA_MAX = 1), set before main, so before the first thread
  * makes an arena of its own. The daemon's threads (Swift's executor, the libcurl engine, the
- * journal's committer, the control server's event loop) hand work to each other rather than
- * allocate side by side, so more arenas bought no speed; each kept free space of its own, and a
- * storm's peak held a second 14 MiB arena beside the main heap (BENCHMARKS.md, issue 13). */
+ * journal's committer, the control server's event loop) mostly hand work to each other rather than
+ * allocate side by side; each arena kept free space of its own, and a storm's peak held a second
+ * 14 MiB arena beside the main heap. What it costs a burst is not settled (BENCHMARKS.md, issue 13,
+ * sixth session: two A/B sittings saw it lower, one saw no difference). */
 __attribute__((constructor)) static void onair_one_malloc_arena(void) {
     mallopt(M_ARENA_MAX, 1);
 }

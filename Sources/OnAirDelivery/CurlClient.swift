@@ -117,8 +117,8 @@ private final class Engine: @unchecked Sendable {
 
     /// Waits `seconds` (at most `preciseWindow`) awake, yielding the CPU in a loop rather than
     /// sleeping: on a virtual machine a thread that sleeps waits for its idle vCPU to be woken,
-    /// which put a sleeping client's p99 at 2.6–3.9 ms against 0.9–1.4 ms awake (BENCHMARKS.md,
-    /// `floor`, issue 13). At most 2 ms of one core per instant that has a call.
+    /// which put a sleeping client's p99 at 1.2–3.9 ms against 0.9–1.8 ms awake in alternating runs
+    /// (BENCHMARKS.md, `floor`, issue 13). At most 2 ms of one core per instant that has a call.
     /// Timed on the monotonic clock: a step of the wall clock must not make it spin for the step.
     private static func waitAwake(_ seconds: TimeInterval) {
         let clock = ContinuousClock()

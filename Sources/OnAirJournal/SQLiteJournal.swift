@@ -23,7 +23,8 @@ public final class SQLiteJournal: JournalStore {
         configuration.label = "onair-journal"
         configuration.busyMode = .timeout(5)
         // 512 KiB of page cache a connection, not SQLite's 2 MiB: the journal's pages are in the kernel's
-        // cache anyway, and a storm's writes filled the larger one (1.4 MiB of its peak).
+        // cache anyway. heaptrack put the journal's writes at 1.4 MiB of a storm's heap peak with the
+        // default and 0.6 MiB with 1 MiB; the step to 512 KiB moved the storm's RSS by no measurable amount.
         configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA cache_size = -512") }
         pool = try DatabasePool(path: directory + "/" + Self.fileName, configuration: configuration)
         committer = GroupCommitter(pool: pool)

@@ -48,15 +48,12 @@ final class ControlRig: @unchecked Sendable {
 
         """
         // Each item under its own day in the zone: a run minutes before midnight has items after it.
-        var days: [(date: String, lines: [String])] = []
-        for (id, offset, length) in items {
-            let date = formatted(now + offset, "yyyy-MM-dd")
-            let line = "      - { id: \(id), title: \"Item \(id)\", start: \"\(clock(now + offset))\", duration: \(length)s }\n"
-            if let i = days.firstIndex(where: { $0.date == date }) { days[i].lines.append(line) } else { days.append((date, [line])) }
-        }
-        if days.isEmpty { days = [(formatted(now + 60, "yyyy-MM-dd"), [])] }
-        for day in days.sorted(by: { $0.date < $1.date }) {
-            yaml += "  - date: \(day.date)\n    programme:\n" + day.lines.joined()
+        let byDay = Dictionary(grouping: items) { formatted(now + $0.1, "yyyy-MM-dd") }
+        for date in byDay.isEmpty ? [formatted(now + 60, "yyyy-MM-dd")] : byDay.keys.sorted() {
+            yaml += "  - date: \(date)\n    programme:\n"
+            for (id, offset, length) in byDay[date] ?? [] {
+                yaml += "      - { id: \(id), title: \"Item \(id)\", start: \"\(clock(now + offset))\", duration: \(length)s }\n"
+            }
         }
         config = try CLI.temporaryFile(yaml)
         dir = (config as NSString).deletingLastPathComponent
